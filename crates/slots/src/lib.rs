@@ -1,0 +1,20 @@
+//! Keel's disk layout and A/B slot boot state.
+//!
+//! This crate owns the facts every other Keel program shares about the disk:
+//!  * [`layout`]: the nine-partition CoreOS layout as data (numbers, labels, type GUIDs, sizes).
+//!  * [`table`]: writing and reading that GPT on any file or block device.
+//!  * [`grubenv`]: the 1024-byte GRUB environment block (pure encode/decode).
+//!  * [`state`]: which slot is good, which is on trial and how many tries are left, with the
+//!    guarded transitions between those states (pure).
+//!  * [`store`]: loading and saving that state crash-safely as two grubenv copies on the ESP.
+//!  * [`status`]: the per-slot view `updater status` prints.
+
+pub mod grubenv;
+pub mod layout;
+pub mod state;
+pub mod status;
+pub mod store;
+pub mod table;
+
+pub use layout::Slot;
+pub use state::BootState;
