@@ -1,0 +1,200 @@
+//! The build, step by step, and the size report.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use slots::layout::{partitions, place, Sizes};
+use slots::{grubenv, BootState};
+
+use crate::rootfs::RootfsSpec;
+use crate::{cmd, disk, factory, fat, grub, initramfs, os, pxe, rootfs, tools, trim};
+
+/// What to build and where.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Output directory (`build`).
+    pub out: PathBuf,
+    /// Where `agent` and `updater` binaries are.
+    pub bin_dir: PathBuf,
+    /// Rootfs tarball cache.
+    pub cache: PathBuf,
+    /// Keel version.
+    pub version: String,
+    /// Debian packages and mirror.
+    pub rootfs: RootfsSpec,
+    /// Partition sizes.
+    pub sizes: Sizes,
+}
+
+/// Sizes of what was built, in bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Debian tree as installed.
+    pub tree_installed: u64,
+    /// After trimming.
+    pub tree_trimmed: u64,
+    /// Kernel modules after trimming.
+    pub modules_trimmed: u64,
+    /// The OS image in a slot (squashfs).
+    pub usr_image: u64,
+    /// USR partition size.
+    pub usr_partition: u64,
+    /// Kernel.
+    pub kernel: u64,
+    /// Disk initramfs.
+    pub initrd: u64,
+    /// PXE initramfs (whole OS).
+    pub pxe_initramfs: u64,
+    /// disk.img apparent size.
+    pub disk_apparent: u64,
+    /// disk.img blocks actually allocated.
+    pub disk_allocated: u64,
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Debian tree installed     {}", mib(self.tree_installed))?;
+        writeln!(f, "Debian tree trimmed       {}", mib(self.tree_trimmed))?;
+        writeln!(f, "  kernel modules kept     {}", mib(self.modules_trimmed))?;
+        writeln!(f, "OS image (squashfs/zstd)  {} of a {} slot", mib(self.usr_image), mib(self.usr_partition))?;
+        writeln!(f, "kernel                    {}", mib(self.kernel))?;
+        writeln!(f, "initramfs (disk boot)     {}", mib(self.initrd))?;
+        writeln!(f, "initramfs (PXE, whole OS) {}", mib(self.pxe_initramfs))?;
+        writeln!(f, "disk.img                  {} ({} allocated)", mib(self.disk_apparent), mib(self.disk_allocated))
+    }
+}
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    tracing::info!("{name} ...");
+    let r = f().with_context(|| format!("step failed: {name}"))?;
+    tracing::info!("{name}: done in {:.1}s", t.elapsed().as_secs_f64());
+    Ok(r)
+}
+
+fn size(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Build `disk.img` and `pxe/` under `opts.out`.
+pub fn build(opts: &Options) -> Result<Report> {
+    tools::check(tools::REQUIRED)?;
+    let work = opts.out.join("work");
+    let tree = work.join("tree");
+    fs::create_dir_all(&work)?;
+    let mut report = Report::default();
+
+    step("rootfs (Debian bookworm)", || rootfs::prepare(&opts.rootfs, &opts.cache, &tree))?;
+    let kernel = rootfs::kernel_version(&tree)?;
+    report.tree_installed = trim::tree_size(&tree);
+    step("Keel files", || os::install(&tree, &opts.bin_dir, &os::Release { version: opts.version.clone() }))?;
+    step("trim", || trim::trim(&tree, &kernel))?;
+    report.tree_trimmed = trim::tree_size(&tree);
+    report.modules_trimmed = trim::tree_size(&tree.join("usr/lib/modules"));
+
+    let initrd = work.join("initrd.img");
+    step("initramfs", || {
+        initramfs::stage(&tree, &kernel, &work.join("initramfs"), &[])?;
+        initramfs::write_archive(&work.join("initramfs"), &initrd)
+    })?;
+    let vmlinuz = work.join("vmlinuz");
+    fs::copy(tree.join("boot").join(format!("vmlinuz-{kernel}")), &vmlinuz).context("copying the kernel")?;
+    for e in fs::read_dir(tree.join("boot"))?.flatten() {
+        fs::remove_file(e.path())?;
+    }
+
+    step("factory defaults", || factory::split(&tree))?;
+    let usr_image = work.join("usr.squashfs");
+    step("OS image (mksquashfs)", || {
+        let _ = fs::remove_file(&usr_image);
+        cmd::run_args(
+            "mksquashfs",
+            [
+                tree.join("usr").as_os_str(),
+                usr_image.as_os_str(),
+                "-comp".as_ref(),
+                "zstd".as_ref(),
+                "-b".as_ref(),
+                "256K".as_ref(),
+                "-noappend".as_ref(),
+                "-no-progress".as_ref(),
+                "-quiet".as_ref(),
+            ],
+        )?;
+        Ok(())
+    })?;
+
+    let esp = work.join("esp.img");
+    step("EFI system partition", || build_esp(&esp, &work, opts, &vmlinuz, &initrd, &kernel))?;
+    let oem = work.join("oem.img");
+    step("OEM partition", || {
+        fat::create(&oem, opts.sizes.oem_mib, "OEM")?;
+        let cfg = work.join("oem-grub.cfg");
+        fs::write(&cfg, "# Keel OEM settings, sourced by GRUB. Example:\n# set linux_append=\"keel.autologin\"\n")?;
+        fat::copy_in(&oem, &cfg, "grub.cfg")
+    })?;
+    let core = work.join("core.img");
+    step("GRUB BIOS core image", || grub::bios_core_image(&core, &work))?;
+
+    let disk_img = opts.out.join("disk.img");
+    let (placed, disk_size) = place(&partitions(opts.sizes));
+    step("disk image", || {
+        let contents = disk::Contents {
+            esp: Some(esp.clone()),
+            bios_core: Some(core.clone()),
+            usr_a: Some(usr_image.clone()),
+            oem: Some(oem.clone()),
+        };
+        disk::assemble(&disk_img, &placed, disk_size, &contents)
+    })?;
+    step("PXE artifacts", || pxe::write(&opts.out.join("pxe"), &vmlinuz, &initrd, &usr_image))?;
+
+    report.usr_image = size(&usr_image);
+    report.usr_partition = opts.sizes.usr_mib << 20;
+    report.kernel = size(&vmlinuz);
+    report.initrd = size(&initrd);
+    report.pxe_initramfs = size(&opts.out.join("pxe/initramfs.img"));
+    report.disk_apparent = size(&disk_img);
+    report.disk_allocated = {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&disk_img).map(|m| m.blocks() * 512).unwrap_or(0)
+    };
+    fs::write(opts.out.join("sizes.txt"), report.to_string())?;
+    Ok(report)
+}
+
+fn build_esp(esp: &Path, work: &Path, opts: &Options, vmlinuz: &Path, initrd: &Path, kernel: &str) -> Result<()> {
+    fat::create(esp, opts.sizes.esp_mib, "EFI-SYSTEM")?;
+    let efi = work.join("BOOTX64.EFI");
+    grub::efi_image(&efi, work)?;
+    fat::copy_in(esp, &efi, "EFI/BOOT/BOOTX64.EFI")?;
+    let put = |name: &str, bytes: &[u8], dest: &str| -> Result<()> {
+        let p = work.join(name);
+        fs::write(&p, bytes)?;
+        fat::copy_in(esp, &p, dest)
+    };
+    put("grub.cfg", grub::grub_cfg().as_bytes(), "keel/grub.cfg")?;
+    let state = BootState::factory();
+    let vars = state.to_vars();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let env = grubenv::encode(&pairs)?;
+    put("grubenv", &env, "keel/env1/grubenv")?;
+    fat::copy_in(esp, &work.join("grubenv"), "keel/env2/grubenv")?;
+    put("fallback.cfg", format!("set keel_good={}\n", state.good).as_bytes(), "keel/fallback.cfg")?;
+    fat::copy_in(esp, vmlinuz, "keel/A/vmlinuz")?;
+    fat::copy_in(esp, initrd, "keel/A/initrd.img")?;
+    put(
+        "release",
+        format!("VERSION={}\nSLOT=A\nKERNEL={kernel}\n", opts.version).as_bytes(),
+        "keel/A/release",
+    )?;
+    fat::mkdir(esp, "keel/B")?;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! Keel's image builder: Debian packages in, a bootable A/B disk image and PXE artifacts out.
+//!
+//! Every partition is built as a plain file and placed into the disk image, so no loop device,
+//! mount or root privilege is needed for the image itself (mmdebstrap does want root or user
+//! namespaces for the rootfs).
+//!
+//!  * [`tools`]: the host programs the build runs, each with the Debian package that has it.
+//!  * [`cmd`]: running them with errors that say what failed.
+//!  * [`rootfs`]: the Debian bookworm tree from mmdebstrap, cached by package list.
+//!  * [`os`]: Keel's own files on top: binaries, units, os-release, presets.
+//!  * [`trim`]: what a container host drops (docs, locales, unused kernel modules).
+//!  * [`factory`]: /etc and /var move into /usr as the factory defaults ROOT is made from.
+//!  * [`cpio`]: a newc archive writer for the initramfs.
+//!  * [`initramfs`]: our initramfs: busybox, the tools it needs, modules, `/init`.
+//!  * [`grub`]: grub.cfg, the EFI and BIOS GRUB images, the MBR boot code.
+//!  * [`fat`]: FAT filesystems as files, filled with mtools.
+//!  * [`disk`]: the GPT disk image assembled from the partition files.
+//!  * [`pxe`]: the live kernel + initramfs that run the whole OS from RAM.
+//!  * [`build`]: the steps in order, and the size report.
+
+pub mod build;
+pub mod cmd;
+pub mod cpio;
+pub mod disk;
+pub mod factory;
+pub mod fat;
+pub mod grub;
+pub mod initramfs;
+pub mod os;
+pub mod pxe;
+pub mod rootfs;
+pub mod tools;
+pub mod trim;

@@ -1,0 +1,54 @@
+//! `image-build`: build Keel's disk image and PXE artifacts.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use image_build::build::{build, Options};
+use image_build::rootfs::RootfsSpec;
+use slots::layout::Sizes;
+
+/// Build Keel's bootable GPT disk image (build/disk.img) and PXE artifacts (build/pxe/) from
+/// Debian bookworm packages and Keel's own binaries.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Output directory.
+    #[arg(long, default_value = "build")]
+    out: PathBuf,
+    /// Directory holding the release builds of agent and updater.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Cache for the Debian rootfs tarball (default: OUT/cache).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Version recorded in os-release and the slot.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    release_version: String,
+    /// Debian mirror.
+    #[arg(long, default_value = "http://deb.debian.org/debian")]
+    mirror: String,
+    /// Size of each USR slot in MiB.
+    #[arg(long, default_value_t = 1024)]
+    usr_mib: u64,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let opts = Options {
+        cache: cli.cache.clone().unwrap_or_else(|| cli.out.join("cache")),
+        out: cli.out,
+        bin_dir: cli.bin_dir,
+        version: cli.release_version,
+        rootfs: RootfsSpec { mirror: cli.mirror, ..RootfsSpec::default() },
+        sizes: Sizes { usr_mib: cli.usr_mib, ..Sizes::default() },
+    };
+    let report = build(&opts)?;
+    println!("{report}");
+    println!("built {}/disk.img and {}/pxe/", opts.out.display(), opts.out.display());
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Keel's own files on top of the Debian tree: binaries, units, os-release, enablement links.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// Keel's identity for os-release.
+#[derive(Clone, Debug)]
+pub struct Release {
+    /// `VERSION_ID`.
+    pub version: String,
+}
+
+/// A unit or config file shipped in /usr.
+struct Shipped {
+    path: &'static str,
+    text: &'static str,
+    mode: u32,
+}
+
+const SHIPPED: &[Shipped] = &[
+    Shipped { path: "usr/lib/systemd/system/keel-agent.service", text: include_str!("../files/keel-agent.service"), mode: 0o644 },
+    Shipped { path: "usr/lib/systemd/system/keel-mark-good.service", text: include_str!("../files/keel-mark-good.service"), mode: 0o644 },
+    Shipped { path: "usr/lib/systemd/system/keel-ssh-keygen.service", text: include_str!("../files/keel-ssh-keygen.service"), mode: 0o644 },
+    Shipped { path: "usr/lib/systemd/system-generators/keel-autologin-generator", text: include_str!("../files/keel-autologin-generator"), mode: 0o755 },
+    Shipped { path: "usr/lib/systemd/network/zz-default.network", text: include_str!("../files/zz-default.network"), mode: 0o644 },
+    Shipped { path: "usr/lib/systemd/network/50-docker.network", text: include_str!("../files/50-docker.network"), mode: 0o644 },
+];
+
+/// Units enabled from /usr, so every slot brings its own enablement: (wants dir, unit).
+const ENABLED: &[(&str, &str)] = &[
+    ("multi-user.target.wants", "keel-agent.service"),
+    ("multi-user.target.wants", "keel-mark-good.service"),
+    ("multi-user.target.wants", "systemd-networkd.service"),
+    ("sockets.target.wants", "systemd-networkd.socket"),
+    ("network-online.target.wants", "systemd-networkd-wait-online.service"),
+    ("ssh.service.wants", "keel-ssh-keygen.service"),
+];
+
+/// Debian enables these at install time; a Keel node starts them only when asked.
+const DISABLED: &[&str] = &[
+    "etc/systemd/system/multi-user.target.wants/etcd.service",
+    "etc/systemd/system/timers.target.wants/apt-daily.timer",
+    "etc/systemd/system/timers.target.wants/apt-daily-upgrade.timer",
+    "etc/systemd/system/timers.target.wants/e2scrub_all.timer",
+];
+
+/// Our programs installed into /usr/bin.
+pub const BINARIES: &[&str] = &["agent", "updater"];
+
+fn write(tree: &Path, rel: &str, text: &str, mode: u32) -> Result<()> {
+    let path = tree.join(rel);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+/// Put Keel's files into `tree`; binaries come from `bin_dir`.
+pub fn install(tree: &Path, bin_dir: &Path, release: &Release) -> Result<()> {
+    for name in BINARIES {
+        let src = bin_dir.join(name);
+        let dest = tree.join("usr/bin").join(name);
+        fs::copy(&src, &dest).with_context(|| {
+            format!("copying {} (build it first: cargo build --release -p {name})", src.display())
+        })?;
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))?;
+    }
+    for s in SHIPPED {
+        write(tree, s.path, s.text, s.mode)?;
+    }
+    for (wants, unit) in ENABLED {
+        let dir = tree.join("usr/lib/systemd/system").join(wants);
+        fs::create_dir_all(&dir)?;
+        let link = dir.join(unit);
+        let _ = fs::remove_file(&link);
+        symlink(format!("../{unit}"), &link).with_context(|| format!("enabling {unit}"))?;
+    }
+    for rel in DISABLED {
+        let _ = fs::remove_file(tree.join(rel));
+    }
+    let v = &release.version;
+    write(
+        tree,
+        "usr/lib/os-release",
+        &format!(
+            "NAME=\"Keel\"\nID=keel\nID_LIKE=debian\nVERSION={v}\nVERSION_ID={v}\nPRETTY_NAME=\"Keel {v} (bookworm)\"\nHOME_URL=\"https://keel.invalid/\"\n"
+        ),
+        0o644,
+    )?;
+    let etc_release = tree.join("etc/os-release");
+    let _ = fs::remove_file(&etc_release);
+    symlink("../usr/lib/os-release", &etc_release)?;
+    write(tree, "etc/hostname", "keel\n", 0o644)?;
+    // Every node gets its own identity on first boot.
+    write(tree, "etc/machine-id", "uninitialized\n", 0o444)?;
+    let _ = fs::remove_file(tree.join("var/lib/dbus/machine-id"));
+    for e in fs::read_dir(tree.join("etc/ssh"))?.flatten() {
+        if e.file_name().to_string_lossy().starts_with("ssh_host_") {
+            fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
