@@ -1,0 +1,48 @@
+//! Keel's Ignition: parse, validate and apply Ignition configs of spec 2.0–2.4 (Container
+//! Linux / Flatcar) and 3.0–3.5 (Fedora CoreOS / Flatcar).
+//!
+//! The pipeline, one module per stage:
+//!  * [`version`] reads `ignition.version` and picks the raw parser;
+//!  * [`spec`] holds the raw types per spec line, decoded by [`decode`] (unknown keys are
+//!    warnings, never errors);
+//!  * [`translate`] maps them into the one internal [`model`];
+//!  * [`validate`] finds every problem at once, each with its JSON path ([`report`]);
+//!  * [`merge`] fetches and combines referenced configs (merge/append/replace);
+//!  * [`plan`] turns a valid config into ordered operations, without I/O;
+//!  * [`apply`] runs them inside a root directory ([`root`]), using the pure helpers in
+//!    [`passwd`], [`units`] and [`networkd`], and fetching through [`fetch`].
+//!
+//! The first-boot path calls [`load`] (or [`parse`] then [`resolve`]) and then [`apply()`].
+
+pub mod apply;
+pub mod decode;
+pub mod fetch;
+pub mod merge;
+pub mod model;
+pub mod networkd;
+pub mod parse;
+pub mod passwd;
+pub mod plan;
+pub mod report;
+pub mod resource;
+pub mod root;
+pub mod spec;
+pub mod translate;
+pub mod units;
+pub mod validate;
+pub mod version;
+
+pub use apply::{apply, apply_with, Action, ActionKind, ApplyError, ApplyOptions, Outcome};
+pub use fetch::{FetchError, FetchOptions, Fetcher, MapFetcher, StdFetcher};
+pub use merge::resolve;
+pub use model::Config;
+pub use parse::parse;
+pub use plan::{plan, Plan};
+pub use report::{Entry, JsonPath, Kind, Report, Severity};
+pub use version::Version;
+
+/// Parses and validates `bytes`, then fetches and merges every config it references.
+/// The result is ready for [`apply()`].
+pub fn load(bytes: &[u8], fetcher: &dyn Fetcher) -> Result<Config, Report> {
+    resolve(parse(bytes)?, fetcher)
+}
