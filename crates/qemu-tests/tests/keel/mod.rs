@@ -1,0 +1,81 @@
+//! What Keel's VM scenarios share: a disk VM made from a copy of build/disk.img, the node-ready
+//! line, and a root shell on the serial console.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use qemu_tests::{artifacts, disk, oem, Vm, VmBuilder};
+
+/// The agent's console line when the node is up.
+pub const NODE_READY: &str = r"keel-agent: node ready: (.*) on slot (\S+), engine docker (\S+)";
+/// First boot to node ready takes ~70 s under TCG on an idle machine; leave room for a busy one.
+pub const BOOT: Duration = Duration::from_secs(480);
+/// A shell command on the console.
+pub const CMD: Duration = Duration::from_secs(60);
+
+/// Log to stderr once (RUST_LOG decides how much).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A private copy of build/disk.img grown to `size` bytes, with `linux_append` set in the OEM
+/// partition's grub.cfg, as an operator customizes an image before first boot.
+pub struct DiskCopy {
+    _dir: tempfile::TempDir,
+    /// The copy.
+    pub path: PathBuf,
+}
+
+pub fn disk_copy(size: u64, linux_append: &str) -> Result<DiskCopy> {
+    let src = artifacts::disk_image()?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("disk.img");
+    disk::sparse_copy(&src, &path, Some(size))?;
+    let cfg = format!("set linux_append=\"{linux_append}\"\n");
+    oem::write_oem_file(&path, "grub.cfg", cfg.as_bytes()).context("writing OEM grub.cfg")?;
+    Ok(DiskCopy { _dir: dir, path })
+}
+
+/// A VM booting `disk` with a root shell on its serial console.
+pub fn disk_vm(name: &str, disk: &DiskCopy) -> VmBuilder {
+    Vm::builder().name(name).disk(&disk.path).memory_mib(2048)
+}
+
+/// Wait for the node-ready line; returns (os, slot).
+pub fn wait_ready(vm: &mut Vm) -> Result<(String, String)> {
+    let m = vm.console().wait_for(NODE_READY, BOOT)?;
+    let os = m.group(1).unwrap_or_default().to_string();
+    let slot = m.group(2).unwrap_or_default().to_string();
+    // The autologin shell is up by now (getty starts before the agent is ready); give it a
+    // moment to print its prompt before typing.
+    std::thread::sleep(Duration::from_secs(3));
+    Ok((os, slot))
+}
+
+/// Run `cmd` on the console shell and require exit status 0; returns the output.
+pub fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
+    let (code, out) = vm.console().run(cmd, CMD)?;
+    ensure!(code == 0, "`{cmd}` exited {code}:\n{out}");
+    Ok(out)
+}
+
+/// Run `cmd` and return (status, output) whatever the status.
+pub fn sh_status(vm: &mut Vm, cmd: &str) -> Result<(i32, String)> {
+    Ok(vm.console().run(cmd, CMD)?)
+}
+
+/// `agent status` as JSON.
+pub fn agent_status(vm: &mut Vm) -> Result<serde_json::Value> {
+    let out = sh(vm, "agent status")?;
+    let start = out.find('{').context("no JSON in agent status output")?;
+    let end = out.rfind('}').context("no JSON in agent status output")?;
+    Ok(serde_json::from_str(&out[start..=end])?)
+}
