@@ -190,6 +190,7 @@ pub struct VmBuilder {
     cpus: u32,
     kvm: bool,
     extra_args: Vec<String>,
+    direct_kernel: bool,
 }
 
 /// Paths and ports decided when the VM is built; input of [`VmBuilder::qemu_args`].
@@ -225,6 +226,7 @@ impl Default for VmBuilder {
             cpus: 1,
             kvm: std::env::var("KEEL_KVM").is_ok_and(|v| v == "1"),
             extra_args: Vec::new(),
+            direct_kernel: false,
         }
     }
 }
@@ -336,6 +338,23 @@ impl VmBuilder {
     /// Append raw arguments to QEMU's command line (an escape hatch for one-off devices).
     pub fn qemu_arg(mut self, arg: impl Into<String>) -> Self {
         self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Boot `kernel` and `initrd` directly (QEMU's `-kernel`), with no disk or network boot:
+    /// for measuring the kernel's own floor, not for booting Keel.
+    pub fn direct_kernel(mut self, kernel: &Path, initrd: &Path, append: &str) -> Self {
+        self.direct_kernel = true;
+        for a in [
+            "-kernel".to_string(),
+            kernel.display().to_string(),
+            "-initrd".to_string(),
+            initrd.display().to_string(),
+            "-append".to_string(),
+            append.to_string(),
+        ] {
+            self.extra_args.push(a);
+        }
         self
     }
 
@@ -455,7 +474,7 @@ impl VmBuilder {
             name: name.clone(),
             reason: reason.to_string(),
         };
-        if self.disks.is_empty() && self.pxe.is_none() {
+        if self.disks.is_empty() && self.pxe.is_none() && !self.direct_kernel {
             return Err(config(
                 "nothing to boot: add .disk(..), .disk_copy_of(..) or .pxe(..)",
             ));
