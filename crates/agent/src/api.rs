@@ -43,7 +43,10 @@ pub fn serve(listener: UnixListener, status: impl Fn() -> serde_json::Value) {
         match conn {
             Ok(mut c) => {
                 let body = status().to_string();
-                if let Err(e) = c.write_all(body.as_bytes()).and_then(|_| c.write_all(b"\n")) {
+                if let Err(e) = c
+                    .write_all(body.as_bytes())
+                    .and_then(|_| c.write_all(b"\n"))
+                {
                     tracing::warn!("writing status to a client: {e}");
                 }
             }
@@ -61,7 +64,8 @@ pub fn fetch(path: &Path) -> Result<String, ApiError> {
     };
     let mut c = UnixStream::connect(path).map_err(|e| io("connecting to", e))?;
     let mut out = String::new();
-    c.read_to_string(&mut out).map_err(|e| io("reading from", e))?;
+    c.read_to_string(&mut out)
+        .map_err(|e| io("reading from", e))?;
     Ok(out)
 }
 

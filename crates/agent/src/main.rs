@@ -71,17 +71,24 @@ fn run(socket: PathBuf, engine_socket: PathBuf, wait: Duration) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).without_time().init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
             engine_socket,
             engine_wait_secs,
-        } => run(cli.socket, engine_socket, Duration::from_secs(engine_wait_secs)),
+        } => run(
+            cli.socket,
+            engine_socket,
+            Duration::from_secs(engine_wait_secs),
+        ),
         Command::Status => {
             let raw = api::fetch(&cli.socket)?;
-            let v: serde_json::Value =
-                serde_json::from_str(raw.trim()).context("agent answered something that is not JSON")?;
+            let v: serde_json::Value = serde_json::from_str(raw.trim())
+                .context("agent answered something that is not JSON")?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(())
         }

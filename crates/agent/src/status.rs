@@ -55,16 +55,9 @@ fn os_release_value(text: &str, key: &str) -> Option<String> {
         .map(|v| v.trim_matches('"').to_string())
 }
 
-/// Read the booted slot from kernel command-line text.
+/// Read the booted slot from kernel command-line text: `A`, `B`, `live` or `unknown`.
 pub fn booted_slot(cmdline: &str) -> String {
-    let args: Vec<&str> = cmdline.split_whitespace().collect();
-    if args.contains(&"keel.live") {
-        return "live".into();
-    }
-    args.iter()
-        .find_map(|a| a.strip_prefix("keel.slot="))
-        .unwrap_or("unknown")
-        .to_string()
+    slots::booted::from_cmdline(cmdline).to_string()
 }
 
 /// Collect the status now.
@@ -80,7 +73,10 @@ pub fn collect(src: &Sources, engine: &dyn Engine) -> NodeStatus {
         .and_then(|t| t.split('.').next().and_then(|s| s.trim().parse().ok()))
         .unwrap_or(0);
     NodeStatus {
-        hostname: fs::read_to_string(&src.hostname).unwrap_or_default().trim().to_string(),
+        hostname: fs::read_to_string(&src.hostname)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
         os: os_release_value(&release, "PRETTY_NAME").unwrap_or_else(|| "unknown".into()),
         os_version: os_release_value(&release, "VERSION_ID").unwrap_or_else(|| "unknown".into()),
         booted_slot: booted_slot(&cmdline),
@@ -112,8 +108,14 @@ mod tests {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, t).unwrap();
         };
-        w("usr/lib/os-release", "NAME=Keel\nPRETTY_NAME=\"Keel 0.1.0\"\nVERSION_ID=0.1.0\n");
-        w("proc/cmdline", "BOOT_IMAGE=/keel/B/vmlinuz keel.slot=B console=ttyS0\n");
+        w(
+            "usr/lib/os-release",
+            "NAME=Keel\nPRETTY_NAME=\"Keel 0.1.0\"\nVERSION_ID=0.1.0\n",
+        );
+        w(
+            "proc/cmdline",
+            "BOOT_IMAGE=/keel/B/vmlinuz keel.slot=B console=ttyS0\n",
+        );
         w("proc/uptime", "42.17 80.00\n");
         w("proc/sys/kernel/hostname", "node1\n");
         let s = collect(&Sources::under(root.path()), &FakeEngine);

@@ -99,7 +99,10 @@ mod tests {
         let mut block = [b'#'; BLOCK_SIZE];
         let text = b"# GRUB Environment Block\nkeel_good=B\n";
         block[..text.len()].copy_from_slice(text);
-        assert_eq!(decode(&block).unwrap(), vec![("keel_good".into(), "B".into())]);
+        assert_eq!(
+            decode(&block).unwrap(),
+            vec![("keel_good".into(), "B".into())]
+        );
     }
 
     #[test]
@@ -116,6 +119,9 @@ mod tests {
         assert!(encode(&[("x", "a b")]).is_err());
         assert!(encode(&[("x", "a\\b")]).is_err());
         let long = "v".repeat(1100);
-        assert!(matches!(encode(&[("x", &long)]), Err(GrubenvError::TooLong(_))));
+        assert!(matches!(
+            encode(&[("x", &long)]),
+            Err(GrubenvError::TooLong(_))
+        ));
     }
 }

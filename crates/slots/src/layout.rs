@@ -169,15 +169,64 @@ pub fn partitions(sizes: Sizes) -> Vec<PartitionSpec> {
         content,
     };
     vec![
-        p(1, "EFI-SYSTEM", TYPE_EFI, None, sizes.esp_mib, Content::EfiSystem),
+        p(
+            1,
+            "EFI-SYSTEM",
+            TYPE_EFI,
+            None,
+            sizes.esp_mib,
+            Content::EfiSystem,
+        ),
         p(2, "BIOS-BOOT", TYPE_BIOS_BOOT, None, 2, Content::BiosBoot),
-        p(3, "USR-A", TYPE_COREOS_USR, Some(USR_A_UUID), sizes.usr_mib, Content::Usr(Slot::A)),
-        p(4, "USR-B", TYPE_COREOS_USR, Some(USR_B_UUID), sizes.usr_mib, Content::Usr(Slot::B)),
-        p(5, "ROOT-C", TYPE_COREOS_RESERVED, Some(ROOT_C_UUID), 1, Content::Reserved),
+        p(
+            3,
+            "USR-A",
+            TYPE_COREOS_USR,
+            Some(USR_A_UUID),
+            sizes.usr_mib,
+            Content::Usr(Slot::A),
+        ),
+        p(
+            4,
+            "USR-B",
+            TYPE_COREOS_USR,
+            Some(USR_B_UUID),
+            sizes.usr_mib,
+            Content::Usr(Slot::B),
+        ),
+        p(
+            5,
+            "ROOT-C",
+            TYPE_COREOS_RESERVED,
+            Some(ROOT_C_UUID),
+            1,
+            Content::Reserved,
+        ),
         p(6, "OEM", TYPE_LINUX_DATA, None, sizes.oem_mib, Content::Oem),
-        p(7, "OEM-CONFIG", TYPE_COREOS_RESERVED, None, 64, Content::Reserved),
-        p(8, "RESERVED", TYPE_COREOS_RESERVED, None, 1, Content::Reserved),
-        p(9, "ROOT", TYPE_COREOS_RESIZE, None, sizes.root_mib, Content::Root),
+        p(
+            7,
+            "OEM-CONFIG",
+            TYPE_COREOS_RESERVED,
+            None,
+            64,
+            Content::Reserved,
+        ),
+        p(
+            8,
+            "RESERVED",
+            TYPE_COREOS_RESERVED,
+            None,
+            1,
+            Content::Reserved,
+        ),
+        p(
+            9,
+            "ROOT",
+            TYPE_COREOS_RESIZE,
+            None,
+            sizes.root_mib,
+            Content::Root,
+        ),
     ]
 }
 
@@ -239,7 +288,11 @@ mod tests {
         assert_eq!(last.spec.label, "ROOT");
         assert_eq!(last.offset + last.len + MIB, size);
         for pair in placed.windows(2) {
-            assert_eq!(pair[0].offset + pair[0].len, pair[1].offset, "no gaps, no overlap");
+            assert_eq!(
+                pair[0].offset + pair[0].len,
+                pair[1].offset,
+                "no gaps, no overlap"
+            );
         }
     }
 

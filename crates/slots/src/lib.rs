@@ -8,7 +8,9 @@
 //!    guarded transitions between those states (pure).
 //!  * [`store`]: loading and saving that state crash-safely as two grubenv copies on the ESP.
 //!  * [`status`]: the per-slot view `updater status` prints.
+//!  * [`booted`]: which slot the running system came from, read from the kernel command line.
 
+pub mod booted;
 pub mod grubenv;
 pub mod layout;
 pub mod state;

@@ -160,7 +160,9 @@ impl BootState {
             ("keel_tries", self.tries.to_string()),
             (
                 "keel_failed",
-                self.failed.map(|s| s.letter().to_string()).unwrap_or_else(|| "none".into()),
+                self.failed
+                    .map(|s| s.letter().to_string())
+                    .unwrap_or_else(|| "none".into()),
             ),
         ]
     }
@@ -177,10 +179,12 @@ impl BootState {
                 })
         };
         let slot = |name: &'static str| {
-            get(name)?.parse::<Slot>().map_err(|e| TransitionError::Variable {
-                name,
-                problem: e.to_string(),
-            })
+            get(name)?
+                .parse::<Slot>()
+                .map_err(|e| TransitionError::Variable {
+                    name,
+                    problem: e.to_string(),
+                })
         };
         let good = slot("keel_good")?;
         let next = slot("keel_next")?;
@@ -266,7 +270,10 @@ mod tests {
     #[test]
     fn guarded_arming() {
         let s = BootState::factory();
-        assert_eq!(s.arm_trial(Slot::A, 3), Err(TransitionError::AlreadyGood(Slot::A)));
+        assert_eq!(
+            s.arm_trial(Slot::A, 3),
+            Err(TransitionError::AlreadyGood(Slot::A))
+        );
         assert_eq!(s.arm_trial(Slot::B, 0), Err(TransitionError::Tries(0)));
         assert_eq!(s.arm_trial(Slot::B, 4), Err(TransitionError::Tries(4)));
         let failed = BootState {
@@ -279,8 +286,11 @@ mod tests {
     #[test]
     fn variables_round_trip_and_bad_ones_are_named() {
         let s = BootState::factory().arm_trial(Slot::B, 2).unwrap();
-        let vars: Vec<(String, String)> =
-            s.to_vars().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        let vars: Vec<(String, String)> = s
+            .to_vars()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect();
         assert_eq!(BootState::from_vars(&vars).unwrap(), s);
         let bad = vec![
             ("keel_good".to_string(), "A".to_string()),

@@ -33,7 +33,8 @@ pub fn slot_statuses(
         .iter()
         .map(|&slot| {
             let boots_next = state.boots_next() == slot;
-            let is_fallback = !boots_next && matches!(phase, Phase::Trial { .. }) && slot == state.good;
+            let is_fallback =
+                !boots_next && matches!(phase, Phase::Trial { .. }) && slot == state.good;
             SlotStatus {
                 slot,
                 version: versions(slot),
@@ -105,7 +106,13 @@ mod tests {
             lines[0],
             "SLOT  VERSION          PRIORITY TRIES-LEFT GOOD  FAILED BOOTED"
         );
-        assert_eq!(lines[1], "USR-A 0.1.0                   2          0 yes   no     *");
-        assert_eq!(lines[2], "USR-B -                       0          0 no    yes    ");
+        assert_eq!(
+            lines[1],
+            "USR-A 0.1.0                   2          0 yes   no     *"
+        );
+        assert_eq!(
+            lines[2],
+            "USR-B -                       0          0 no    yes    "
+        );
     }
 }

@@ -171,7 +171,8 @@ impl EspStore {
             .open(path)
             .map_err(|e| io("opening", e))?;
         file.write_all_at(block, 0).map_err(|e| io("writing", e))?;
-        file.set_len(BLOCK_SIZE as u64).map_err(|e| io("sizing", e))?;
+        file.set_len(BLOCK_SIZE as u64)
+            .map_err(|e| io("sizing", e))?;
         file.sync_data().map_err(|e| io("syncing", e))?;
         Ok(())
     }
@@ -223,10 +224,16 @@ mod tests {
         let armed = BootState::factory().arm_trial(Slot::B, 3).unwrap();
         store.save(&armed).unwrap();
         assert_eq!(fs::read(store.env_path(1)).unwrap().len(), 1024);
-        assert_eq!(fs::read(store.env_path(1)).unwrap(), fs::read(store.env_path(2)).unwrap());
+        assert_eq!(
+            fs::read(store.env_path(1)).unwrap(),
+            fs::read(store.env_path(2)).unwrap()
+        );
         let loaded = store.load();
         assert_eq!((loaded.state, loaded.source), (armed, Source::Env1));
-        assert_eq!(fs::read_to_string(store.fallback_path()).unwrap(), "set keel_good=A\n");
+        assert_eq!(
+            fs::read_to_string(store.fallback_path()).unwrap(),
+            "set keel_good=A\n"
+        );
     }
 
     #[test]
@@ -246,11 +253,17 @@ mod tests {
 
         fs::remove_file(store.env_path(2)).unwrap();
         let loaded = store.load();
-        assert_eq!((loaded.state.good, loaded.source), (Slot::B, Source::FallbackRecord));
+        assert_eq!(
+            (loaded.state.good, loaded.source),
+            (Slot::B, Source::FallbackRecord)
+        );
 
         fs::remove_file(store.fallback_path()).unwrap();
         let loaded = store.load();
-        assert_eq!((loaded.state, loaded.source), (BootState::factory(), Source::BuiltIn));
+        assert_eq!(
+            (loaded.state, loaded.source),
+            (BootState::factory(), Source::BuiltIn)
+        );
         assert_eq!(loaded.problems.len(), 3);
     }
 
@@ -259,7 +272,9 @@ mod tests {
         let (_d, store) = store();
         store.save(&BootState::factory()).unwrap();
         let before = fs::metadata(store.env_path(1)).unwrap().len();
-        store.save(&BootState::factory().arm_trial(Slot::B, 1).unwrap()).unwrap();
+        store
+            .save(&BootState::factory().arm_trial(Slot::B, 1).unwrap())
+            .unwrap();
         assert_eq!(fs::metadata(store.env_path(1)).unwrap().len(), before);
         assert_eq!(store.load().state.tries, 1);
     }
@@ -268,7 +283,11 @@ mod tests {
     fn reads_slot_versions_from_release_files() {
         let (_d, store) = store();
         fs::create_dir_all(store.slot_dir(Slot::A)).unwrap();
-        fs::write(store.slot_dir(Slot::A).join("release"), "VERSION=\"1.2.3\"\nSLOT=A\n").unwrap();
+        fs::write(
+            store.slot_dir(Slot::A).join("release"),
+            "VERSION=\"1.2.3\"\nSLOT=A\n",
+        )
+        .unwrap();
         assert_eq!(store.slot_version(Slot::A).as_deref(), Some("1.2.3"));
         assert_eq!(store.slot_version(Slot::B), None);
     }

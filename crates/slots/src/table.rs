@@ -57,7 +57,11 @@ fn uuid(s: &str) -> Result<uuid::Uuid, TableError> {
 
 /// Write a protective MBR and a GPT holding `placed` onto the file at `path`, which must
 /// already have its final size.
-pub fn write_table(path: &Path, placed: &[Placed], disk_guid: uuid::Uuid) -> Result<(), TableError> {
+pub fn write_table(
+    path: &Path,
+    placed: &[Placed],
+    disk_guid: uuid::Uuid,
+) -> Result<(), TableError> {
     let open = |p: &Path| {
         OpenOptions::new()
             .read(true)
@@ -207,6 +211,9 @@ mod tests {
         assert_eq!(find_by_label(&img, "USR-A").unwrap().uuid, USR_A_UUID);
         assert_eq!(find_by_label(&img, "USR-B").unwrap().uuid, USR_B_UUID);
         let err = find_by_label(&img, "NOPE").unwrap_err();
-        assert!(err.to_string().contains("no partition labelled NOPE"), "{err}");
+        assert!(
+            err.to_string().contains("no partition labelled NOPE"),
+            "{err}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use slots::status::{render, slot_statuses};
 use slots::store::{EspStore, Source};
 use slots::{BootState, Slot};
 
-use crate::booted::Booted;
+use slots::booted::Booted;
 
 /// Text of `updater status`.
 pub fn status(store: &EspStore, booted: Booted) -> String {
@@ -18,7 +18,11 @@ pub fn status(store: &EspStore, booted: Booted) -> String {
         Booted::Slot(s) => Some(s),
         _ => None,
     };
-    let mut out = render(&slot_statuses(&loaded.state, |s| store.slot_version(s), booted_slot));
+    let mut out = render(&slot_statuses(
+        &loaded.state,
+        |s| store.slot_version(s),
+        booted_slot,
+    ));
     if loaded.source != Source::Env1 {
         out.push_str(&format!("boot state read from {:?}:\n", loaded.source));
         for p in &loaded.problems {
@@ -34,7 +38,9 @@ pub fn mark_good(store: &EspStore, booted: Booted) -> Result<String> {
     let slot = match booted {
         Booted::Slot(s) => s,
         Booted::Live => return Ok("live system: no slot to mark good".to_string()),
-        Booted::Unknown => bail!("the kernel command line names no keel.slot; not booted from a Keel slot"),
+        Booted::Unknown => {
+            bail!("the kernel command line names no keel.slot; not booted from a Keel slot")
+        }
     };
     let loaded = store.load();
     let (state, outcome) = loaded.state.mark_good(slot);
@@ -46,7 +52,9 @@ pub fn mark_good(store: &EspStore, booted: Booted) -> Result<String> {
     }
     let mut msg = match outcome {
         MarkOutcome::AlreadyGood => format!("slot {slot} is good"),
-        MarkOutcome::TrialCommitted(s) => format!("slot {s} passed its trial and is now the good slot"),
+        MarkOutcome::TrialCommitted(s) => {
+            format!("slot {s} passed its trial and is now the good slot")
+        }
         MarkOutcome::RollbackRecorded(failed) => format!(
             "slot {failed} failed its trial; GRUB returned to slot {slot}, which stays good"
         ),
@@ -115,8 +123,14 @@ mod tests {
         let msg = mark_good(&store, a).unwrap();
         assert!(msg.contains("slot B failed its trial"), "{msg}");
         let text = status(&store, a);
-        assert!(text.contains("USR-A 0.1.0                   2          0 yes   no     *"), "{text}");
-        assert!(text.contains("USR-B -                       0          0 no    yes"), "{text}");
+        assert!(
+            text.contains("USR-A 0.1.0                   2          0 yes   no     *"),
+            "{text}"
+        );
+        assert!(
+            text.contains("USR-B -                       0          0 no    yes"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use slots::booted::{self, Booted};
 use slots::store::EspStore;
 use slots::Slot;
-use updater::booted::{self, Booted};
 use updater::commands;
 
 /// Keel's A/B updater: slot status, marking the running slot good, arming a slot trial.
@@ -42,7 +42,9 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let store = EspStore::new(&cli.esp);
     let cmdline = std::fs::read_to_string(&cli.cmdline)

@@ -1,6 +1,6 @@
 //! Which slot the running system booted, from the kernel command line GRUB wrote.
 
-use slots::Slot;
+use crate::layout::Slot;
 
 /// How the running system was booted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,5 +39,16 @@ mod tests {
         );
         assert_eq!(from_cmdline("console=ttyS0 keel.live"), Booted::Live);
         assert_eq!(from_cmdline("root=/dev/sda1 keel.slot=C"), Booted::Unknown);
+    }
+}
+
+impl std::fmt::Display for Booted {
+    /// `A`, `B`, `live` or `unknown`, as status output spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Booted::Slot(s) => write!(f, "{s}"),
+            Booted::Live => f.write_str("live"),
+            Booted::Unknown => f.write_str("unknown"),
+        }
     }
 }
