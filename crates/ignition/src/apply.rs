@@ -221,6 +221,30 @@ pub fn apply_with(
     fetcher: &dyn Fetcher,
     options: &ApplyOptions,
 ) -> Result<Outcome, ApplyError> {
+    prepare(cfg, root, fetcher)?.run(options)
+}
+
+/// A config whose resources are all fetched and verified, and whose nodes passed the
+/// preflight against the root: what is left can only fail on I/O. See [`prepare`].
+pub struct Prepared {
+    plan: crate::plan::Plan,
+    root: Root,
+    data: Vec<Option<Fetched>>,
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("plan", &self.plan)
+            .field("root", &self.root.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stages 1 and 2 of [`apply`]: plans `cfg`, fetches every resource and runs the preflight,
+/// without writing anything. [`Prepared::run`] then writes. First boot puts the disk work in
+/// between, so a config whose files cannot be fetched never touches a disk.
+pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepared, ApplyError> {
     let plan = plan(cfg)?;
     let root = Root::new(root).map_err(|source| ApplyError::Io {
         at: "$".into(),
@@ -257,32 +281,38 @@ pub fn apply_with(
     for (op, fetched) in plan.ops.iter().zip(&data) {
         preflight(&root, op, fetched.as_ref())?;
     }
+    Ok(Prepared { plan, root, data })
+}
 
-    // 3. Run.
-    let today = options.today.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() / 86400)
-    });
-    let mut run = Run {
-        root,
-        db: None,
-        reserved: reserved(&plan.ops),
-        today,
-        out: Outcome {
-            skipped: plan.skipped.clone(),
-            warnings: plan.notes.clone(),
-            ..Default::default()
-        },
-        chown_warned: false,
-    };
-    for s in &plan.skipped {
-        tracing::warn!(at = %s.at, what = %s.what, "skipped: {}", s.reason);
+impl Prepared {
+    /// Stage 3 of [`apply`]: runs the operations in plan order.
+    pub fn run(self, options: &ApplyOptions) -> Result<Outcome, ApplyError> {
+        let Prepared { plan, root, data } = self;
+        let today = options.today.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() / 86400)
+        });
+        let mut run = Run {
+            root,
+            db: None,
+            reserved: reserved(&plan.ops),
+            today,
+            out: Outcome {
+                skipped: plan.skipped.clone(),
+                warnings: plan.notes.clone(),
+                ..Default::default()
+            },
+            chown_warned: false,
+        };
+        for s in &plan.skipped {
+            tracing::warn!(at = %s.at, what = %s.what, "skipped: {}", s.reason);
+        }
+        for (op, fetched) in plan.ops.iter().zip(data) {
+            run.op(op, fetched)?;
+        }
+        Ok(run.out)
     }
-    for (op, fetched) in plan.ops.iter().zip(data) {
-        run.op(op, fetched)?;
-    }
-    Ok(run.out)
 }
 
 struct Fetched {

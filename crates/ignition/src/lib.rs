@@ -12,11 +12,15 @@
 //!  * [`apply`] runs them inside a root directory ([`root`]), using the pure helpers in
 //!    [`passwd`], [`units`] and [`networkd`], and fetching through [`fetch`].
 //!
-//! The first-boot path calls [`load`] (or [`parse`] then [`resolve`]) and then [`apply()`].
+//! The first-boot path ([`firstboot`]) reads the kernel command line ([`cmdline`]), finds
+//! and fetches the config, calls [`load`], sets up disks and filesystems ([`storage`], through
+//! the [`storage::Disks`] seam) and then applies the rest into the new root.
 
 pub mod apply;
+pub mod cmdline;
 pub mod decode;
 pub mod fetch;
+pub mod firstboot;
 pub mod merge;
 pub mod model;
 pub mod networkd;
@@ -27,12 +31,15 @@ pub mod report;
 pub mod resource;
 pub mod root;
 pub mod spec;
+pub mod storage;
 pub mod translate;
 pub mod units;
 pub mod validate;
 pub mod version;
 
-pub use apply::{apply, apply_with, Action, ActionKind, ApplyError, ApplyOptions, Outcome};
+pub use apply::{
+    apply, apply_with, prepare, Action, ActionKind, ApplyError, ApplyOptions, Outcome, Prepared,
+};
 pub use fetch::{FetchError, FetchOptions, Fetcher, MapFetcher, StdFetcher};
 pub use merge::resolve;
 pub use model::Config;

@@ -1,4 +1,5 @@
-//! `ignition`: validate an Ignition config, or apply it into a directory tree.
+//! `ignition`: validate an Ignition config, apply it into a directory tree, or run the first
+//! boot from the initramfs.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,33 @@ enum Command {
         /// Config file ("-" for standard input).
         file: PathBuf,
     },
+    /// First boot (run by the initramfs): if this is a first boot, find the config (kernel
+    /// command line URL, then config.ign on the OEM partition), validate it in full, set up
+    /// disks and filesystems, apply it into the root and remove the first-boot marker.
+    Firstboot(FirstbootArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FirstbootArgs {
+    /// The kernel command line.
+    #[arg(long, default_value = "/proc/cmdline")]
+    cmdline: PathBuf,
+    /// The root being provisioned.
+    #[arg(long, default_value = "/sysroot")]
+    root: PathBuf,
+    /// The mounted OEM partition (config.ign, oem:// URLs).
+    #[arg(long)]
+    oem_dir: Option<PathBuf>,
+    /// The first-boot marker on the ESP; removed after success.
+    #[arg(long)]
+    marker: Option<PathBuf>,
+    /// Only say what would happen: `skip`, `run local` or `run network` (an http(s) config
+    /// URL, so the caller brings the network up first).
+    #[arg(long)]
+    probe: bool,
+    /// Attempts per http(s) fetch (backoff up to 5 s between them).
+    #[arg(long, default_value_t = 24)]
+    fetch_attempts: u32,
 }
 
 fn read_input(file: &Path) -> Result<Vec<u8>> {
@@ -54,8 +82,83 @@ fn print_report(report: &ignition::Report) {
     }
 }
 
+fn firstboot(args: FirstbootArgs) -> Result<ExitCode> {
+    use ignition::firstboot::{self, Decision, Paths};
+    let paths = Paths {
+        cmdline: args.cmdline,
+        root: args.root,
+        oem_dir: args.oem_dir,
+        marker: args.marker,
+    };
+    if args.probe {
+        let answer = match firstboot::decide(&paths) {
+            Ok(Decision::AlreadyDone) => "skip",
+            Ok(Decision::Run { source, .. }) if source.needs_network() => "run network",
+            Ok(Decision::Run { .. }) => "run local",
+            Err(e) => {
+                eprintln!("ignition: error: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        println!("{answer}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fetcher = ignition::StdFetcher {
+        max_attempts: Some(args.fetch_attempts.max(1)),
+        oem_dir: paths.oem_dir.clone(),
+        ..Default::default()
+    };
+    let disks = ignition::storage::SystemDisks::default();
+    let tools = ignition::storage::Tools::default();
+    if let Ok(Decision::Run { source, .. }) = firstboot::decide(&paths) {
+        println!("ignition: first boot: config from {source}");
+    }
+    match firstboot::run(&paths, &fetcher, &disks, &tools) {
+        Ok(summary) => {
+            if summary.source.is_none() {
+                println!("ignition: not a first boot; nothing to do");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for w in &summary.warnings {
+                println!("ignition: {w}");
+            }
+            for line in &summary.storage {
+                println!("ignition: {line}");
+            }
+            for s in &summary.outcome.skipped {
+                println!(
+                    "ignition: warning: {}: skipped {}: {}",
+                    s.at, s.what, s.reason
+                );
+            }
+            for w in &summary.outcome.warnings {
+                println!("ignition: warning: {w}");
+            }
+            for a in &summary.outcome.actions {
+                println!("ignition: {a}");
+            }
+            match &summary.marker_removed {
+                Some(m) => println!(
+                    "ignition: first boot done; removed the marker {}",
+                    m.display()
+                ),
+                None => println!("ignition: first boot done"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("ignition: {line}");
+            }
+            eprintln!("ignition: first boot failed: {e}; nothing more was written and the marker is kept, so the next boot tries again");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Firstboot(args) => firstboot(args),
         Command::Validate { file } => {
             let bytes = read_input(&file)?;
             match ignition::parse(&bytes) {
