@@ -35,13 +35,28 @@ pub struct DiskCopy {
 }
 
 pub fn disk_copy(size: u64, linux_append: &str) -> Result<DiskCopy> {
+    disk_with_oem(size, None, linux_append)
+}
+
+/// Copy the disk image and put `config.ign` (if given) and a `grub.cfg` with
+/// `set linux_append="LINUX_APPEND"` on its OEM partition, as an operator (or coreos-install)
+/// does before the first boot.
+pub fn disk_with_oem(size: u64, config: Option<&str>, linux_append: &str) -> Result<DiskCopy> {
     let src = artifacts::disk_image()?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("disk.img");
     disk::sparse_copy(&src, &path, Some(size))?;
-    let cfg = format!("set linux_append=\"{linux_append}\"\n");
-    oem::write_oem_file(&path, "grub.cfg", cfg.as_bytes()).context("writing OEM grub.cfg")?;
+    if let Some(c) = config {
+        oem::write_oem_file(&path, "config.ign", c.as_bytes()).context("writing config.ign")?;
+    }
+    let grub = format!("set linux_append=\"{linux_append}\"\n");
+    oem::write_oem_file(&path, "grub.cfg", grub.as_bytes()).context("writing OEM grub.cfg")?;
     Ok(DiskCopy { _dir: dir, path })
+}
+
+/// Whether the first-boot marker is on the ESP of `image` (read with the VM powered off).
+pub fn marker_present(image: &std::path::Path) -> bool {
+    oem::read_file(image, oem::ESP_LABEL, "keel/first_boot").is_ok()
 }
 
 /// A VM booting `disk` with a root shell on its serial console.
