@@ -10,14 +10,14 @@ use slots::layout::{partitions, place, Sizes};
 use slots::{grubenv, BootState};
 
 use crate::rootfs::RootfsSpec;
-use crate::{cmd, disk, factory, fat, grub, initramfs, os, pxe, rootfs, tools, trim};
+use crate::{cmd, disk, factory, fat, grub, initramfs, os, pxe, release, rootfs, tools, trim};
 
 /// What to build and where.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Output directory (`build`).
     pub out: PathBuf,
-    /// Where `agent` and `updater` binaries are.
+    /// Where the `agent`, `updater` and `ignition` binaries are.
     pub bin_dir: PathBuf,
     /// Rootfs tarball cache.
     pub cache: PathBuf,
@@ -27,6 +27,8 @@ pub struct Options {
     pub rootfs: RootfsSpec,
     /// Partition sizes.
     pub sizes: Sizes,
+    /// Release signing key (PEM); `None` signs with the TEST key.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Sizes of what was built, in bytes.
@@ -63,11 +65,21 @@ impl fmt::Display for Report {
         writeln!(f, "Debian tree installed     {}", mib(self.tree_installed))?;
         writeln!(f, "Debian tree trimmed       {}", mib(self.tree_trimmed))?;
         writeln!(f, "  kernel modules kept     {}", mib(self.modules_trimmed))?;
-        writeln!(f, "OS image (squashfs/zstd)  {} of a {} slot", mib(self.usr_image), mib(self.usr_partition))?;
+        writeln!(
+            f,
+            "OS image (squashfs/zstd)  {} of a {} slot",
+            mib(self.usr_image),
+            mib(self.usr_partition)
+        )?;
         writeln!(f, "kernel                    {}", mib(self.kernel))?;
         writeln!(f, "initramfs (disk boot)     {}", mib(self.initrd))?;
         writeln!(f, "initramfs (PXE, whole OS) {}", mib(self.pxe_initramfs))?;
-        writeln!(f, "disk.img                  {} ({} allocated)", mib(self.disk_apparent), mib(self.disk_allocated))
+        writeln!(
+            f,
+            "disk.img                  {} ({} allocated)",
+            mib(self.disk_apparent),
+            mib(self.disk_allocated)
+        )
     }
 }
 
@@ -86,26 +98,47 @@ fn size(p: &Path) -> u64 {
 /// Build `disk.img` and `pxe/` under `opts.out`.
 pub fn build(opts: &Options) -> Result<Report> {
     tools::check(tools::REQUIRED)?;
+    // Read the signing key first: a bad --signing-key fails now, not after the whole build.
+    let key = release::signing_key(opts.signing_key.as_deref())?;
     let work = opts.out.join("work");
     let tree = work.join("tree");
     fs::create_dir_all(&work)?;
     let mut report = Report::default();
 
-    step("rootfs (Debian bookworm)", || rootfs::prepare(&opts.rootfs, &opts.cache, &tree))?;
+    step("rootfs (Debian bookworm)", || {
+        rootfs::prepare(&opts.rootfs, &opts.cache, &tree)
+    })?;
     let kernel = rootfs::kernel_version(&tree)?;
     report.tree_installed = trim::tree_size(&tree);
-    step("Keel files", || os::install(&tree, &opts.bin_dir, &os::Release { version: opts.version.clone() }))?;
+    step("Keel files", || {
+        os::install(
+            &tree,
+            &opts.bin_dir,
+            &os::Release {
+                version: opts.version.clone(),
+            },
+        )
+    })?;
     step("trim", || trim::trim(&tree, &kernel))?;
     report.tree_trimmed = trim::tree_size(&tree);
     report.modules_trimmed = trim::tree_size(&tree.join("usr/lib/modules"));
 
     let initrd = work.join("initrd.img");
     step("initramfs", || {
-        initramfs::stage(&tree, &kernel, &work.join("initramfs"), &[])?;
+        initramfs::stage(
+            &tree,
+            &kernel,
+            &work.join("initramfs"),
+            &[initramfs::ignition_hook()],
+        )?;
         initramfs::write_archive(&work.join("initramfs"), &initrd)
     })?;
     let vmlinuz = work.join("vmlinuz");
-    fs::copy(tree.join("boot").join(format!("vmlinuz-{kernel}")), &vmlinuz).context("copying the kernel")?;
+    fs::copy(
+        tree.join("boot").join(format!("vmlinuz-{kernel}")),
+        &vmlinuz,
+    )
+    .context("copying the kernel")?;
     for e in fs::read_dir(tree.join("boot"))?.flatten() {
         fs::remove_file(e.path())?;
     }
@@ -132,7 +165,9 @@ pub fn build(opts: &Options) -> Result<Report> {
     })?;
 
     let esp = work.join("esp.img");
-    step("EFI system partition", || build_esp(&esp, &work, opts, &vmlinuz, &initrd, &kernel))?;
+    step("EFI system partition", || {
+        build_esp(&esp, &work, opts, &vmlinuz, &initrd, &kernel)
+    })?;
     let oem = work.join("oem.img");
     step("OEM partition", || {
         fat::create(&oem, opts.sizes.oem_mib, "OEM")?;
@@ -141,7 +176,9 @@ pub fn build(opts: &Options) -> Result<Report> {
         fat::copy_in(&oem, &cfg, "grub.cfg")
     })?;
     let core = work.join("core.img");
-    step("GRUB BIOS core image", || grub::bios_core_image(&core, &work))?;
+    step("GRUB BIOS core image", || {
+        grub::bios_core_image(&core, &work)
+    })?;
 
     let disk_img = opts.out.join("disk.img");
     let (placed, disk_size) = place(&partitions(opts.sizes));
@@ -154,7 +191,13 @@ pub fn build(opts: &Options) -> Result<Report> {
         };
         disk::assemble(&disk_img, &placed, disk_size, &contents)
     })?;
-    step("PXE artifacts", || pxe::write(&opts.out.join("pxe"), &vmlinuz, &initrd, &usr_image))?;
+    step("PXE artifacts", || {
+        pxe::write(&opts.out.join("pxe"), &vmlinuz, &initrd, &usr_image)
+    })?;
+    let published = step("release image (gzip, SHA-256, signature)", || {
+        release::publish(&disk_img, &opts.out.join("release"), &opts.version, &key)
+    })?;
+    tracing::info!(image = %published.image.display(), sha256 = %published.sha256, key = %published.key_id, test_key = published.test_key, "release published");
 
     report.usr_image = size(&usr_image);
     report.usr_partition = opts.sizes.usr_mib << 20;
@@ -164,13 +207,22 @@ pub fn build(opts: &Options) -> Result<Report> {
     report.disk_apparent = size(&disk_img);
     report.disk_allocated = {
         use std::os::unix::fs::MetadataExt;
-        fs::metadata(&disk_img).map(|m| m.blocks() * 512).unwrap_or(0)
+        fs::metadata(&disk_img)
+            .map(|m| m.blocks() * 512)
+            .unwrap_or(0)
     };
     fs::write(opts.out.join("sizes.txt"), report.to_string())?;
     Ok(report)
 }
 
-fn build_esp(esp: &Path, work: &Path, opts: &Options, vmlinuz: &Path, initrd: &Path, kernel: &str) -> Result<()> {
+fn build_esp(
+    esp: &Path,
+    work: &Path,
+    opts: &Options,
+    vmlinuz: &Path,
+    initrd: &Path,
+    kernel: &str,
+) -> Result<()> {
     fat::create(esp, opts.sizes.esp_mib, "EFI-SYSTEM")?;
     let efi = work.join("BOOTX64.EFI");
     grub::efi_image(&efi, work)?;
@@ -187,7 +239,11 @@ fn build_esp(esp: &Path, work: &Path, opts: &Options, vmlinuz: &Path, initrd: &P
     let env = grubenv::encode(&pairs)?;
     put("grubenv", &env, "keel/env1/grubenv")?;
     fat::copy_in(esp, &work.join("grubenv"), "keel/env2/grubenv")?;
-    put("fallback.cfg", format!("set keel_good={}\n", state.good).as_bytes(), "keel/fallback.cfg")?;
+    put(
+        "fallback.cfg",
+        format!("set keel_good={}\n", state.good).as_bytes(),
+        "keel/fallback.cfg",
+    )?;
     fat::copy_in(esp, vmlinuz, "keel/A/vmlinuz")?;
     fat::copy_in(esp, initrd, "keel/A/initrd.img")?;
     put(
@@ -196,5 +252,7 @@ fn build_esp(esp: &Path, work: &Path, opts: &Options, vmlinuz: &Path, initrd: &P
         "keel/A/release",
     )?;
     fat::mkdir(esp, "keel/B")?;
+    // Ignition runs while this exists and removes it after success (Flatcar: /flatcar/first_boot).
+    put("first_boot", b"", "keel/first_boot")?;
     Ok(())
 }

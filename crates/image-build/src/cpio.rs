@@ -35,7 +35,14 @@ impl<W: Write> Writer<W> {
     }
 
     /// Add one entry: `name` without a leading slash, `mode` including the file type bits.
-    pub fn entry(&mut self, name: &str, mode: u32, uid: u32, gid: u32, data: &[u8]) -> io::Result<()> {
+    pub fn entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        data: &[u8],
+    ) -> io::Result<()> {
         let name = name.trim_start_matches('/');
         let fields = [
             self.ino,
@@ -81,7 +88,13 @@ impl<W: Write> Writer<W> {
             let ft = meta.file_type();
             if ft.is_symlink() {
                 let target = fs::read_link(&path)?;
-                self.entry(&name, meta.mode(), meta.uid(), meta.gid(), target.as_os_str().as_encoded_bytes())?;
+                self.entry(
+                    &name,
+                    meta.mode(),
+                    meta.uid(),
+                    meta.gid(),
+                    target.as_os_str().as_encoded_bytes(),
+                )?;
             } else if ft.is_dir() {
                 self.entry(&name, meta.mode(), meta.uid(), meta.gid(), &[])?;
                 self.walk(base, &path)?;
@@ -128,8 +141,14 @@ mod tests {
             .status()
             .expect("cpio installed");
         assert!(status.success());
-        assert_eq!(fs::read_to_string(out.join("init")).unwrap(), "#!/bin/sh\necho hi\n");
+        assert_eq!(
+            fs::read_to_string(out.join("init")).unwrap(),
+            "#!/bin/sh\necho hi\n"
+        );
         assert_eq!(fs::read_to_string(out.join("bin/odd")).unwrap(), "12345");
-        assert_eq!(fs::read_link(out.join("bin/sh")).unwrap(), Path::new("busybox"));
+        assert_eq!(
+            fs::read_link(out.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
     }
 }

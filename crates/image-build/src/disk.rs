@@ -25,7 +25,9 @@ pub struct Contents {
 
 /// Copy `src` into `dest` at `offset`, skipping all-zero blocks so the image stays sparse.
 fn place_file(dest: &mut File, src: &Path, offset: u64, room: u64) -> Result<()> {
-    let len = fs::metadata(src).with_context(|| format!("reading {}", src.display()))?.len();
+    let len = fs::metadata(src)
+        .with_context(|| format!("reading {}", src.display()))?
+        .len();
     if len > room {
         bail!(
             "{} is {} MiB, larger than its {} MiB partition",
@@ -76,7 +78,10 @@ pub fn assemble(out: &Path, placed: &[Placed], size: u64, contents: &Contents) -
                 let lba = p.offset / 512;
                 grub::patch_core_image(&mut core, lba)?;
                 if core.len() as u64 > p.len {
-                    bail!("GRUB core.img ({} bytes) does not fit BIOS-BOOT", core.len());
+                    bail!(
+                        "GRUB core.img ({} bytes) does not fit BIOS-BOOT",
+                        core.len()
+                    );
                 }
                 disk.seek(SeekFrom::Start(p.offset))?;
                 disk.write_all(&core)?;
@@ -97,20 +102,34 @@ mod tests {
     #[test]
     fn partitions_land_at_their_offsets_and_oversize_is_refused() {
         let d = tempfile::tempdir().unwrap();
-        let sizes = Sizes { esp_mib: 4, usr_mib: 4, oem_mib: 2, root_mib: 2 };
+        let sizes = Sizes {
+            esp_mib: 4,
+            usr_mib: 4,
+            oem_mib: 2,
+            root_mib: 2,
+        };
         let (placed, size) = place(&partitions(sizes));
         let usr = d.path().join("usr.img");
         fs::write(&usr, b"hsqs-payload").unwrap();
         let img = d.path().join("disk.img");
-        let contents = Contents { usr_a: Some(usr.clone()), ..Default::default() };
+        let contents = Contents {
+            usr_a: Some(usr.clone()),
+            ..Default::default()
+        };
         assemble(&img, &placed, size, &contents).unwrap();
         let data = fs::read(&img).unwrap();
         let usr_a = placed.iter().find(|p| p.spec.label == "USR-A").unwrap();
-        assert_eq!(&data[usr_a.offset as usize..usr_a.offset as usize + 12], b"hsqs-payload");
+        assert_eq!(
+            &data[usr_a.offset as usize..usr_a.offset as usize + 12],
+            b"hsqs-payload"
+        );
         assert_eq!(slots::table::read_partitions(&img).unwrap().len(), 9);
 
         fs::write(&usr, vec![1u8; 5 << 20]).unwrap();
         let err = assemble(&img, &placed, size, &contents).unwrap_err();
-        assert!(format!("{err:#}").contains("larger than its 4 MiB partition"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("larger than its 4 MiB partition"),
+            "{err:#}"
+        );
     }
 }

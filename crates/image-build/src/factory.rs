@@ -29,7 +29,12 @@ const SKELETON: &[(&str, u32)] = &[
 ];
 
 /// merged-/usr links at the top of ROOT.
-const LINKS: &[(&str, &str)] = &[("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")];
+const LINKS: &[(&str, &str)] = &[
+    ("bin", "usr/bin"),
+    ("sbin", "usr/sbin"),
+    ("lib", "usr/lib"),
+    ("lib64", "usr/lib64"),
+];
 
 /// Move etc, var and root under the factory directory and lay out the skeleton beside them.
 pub fn split(tree: &Path) -> Result<()> {
@@ -40,7 +45,8 @@ pub fn split(tree: &Path) -> Result<()> {
     fs::create_dir_all(&factory)?;
     for dir in ["etc", "var", "root"] {
         let from = tree.join(dir);
-        fs::rename(&from, factory.join(dir)).with_context(|| format!("moving {} into the factory", from.display()))?;
+        fs::rename(&from, factory.join(dir))
+            .with_context(|| format!("moving {} into the factory", from.display()))?;
     }
     for (dir, mode) in SKELETON {
         let p = factory.join(dir);
@@ -67,10 +73,16 @@ mod tests {
         fs::write(t.join("etc/hostname"), "keel\n").unwrap();
         split(t).unwrap();
         let f = t.join(FACTORY);
-        assert_eq!(fs::read_to_string(f.join("etc/hostname")).unwrap(), "keel\n");
+        assert_eq!(
+            fs::read_to_string(f.join("etc/hostname")).unwrap(),
+            "keel\n"
+        );
         assert!(f.join("var/lib").is_dir());
         assert!(!t.join("etc").exists());
-        assert_eq!(fs::read_link(f.join("sbin")).unwrap(), Path::new("usr/sbin"));
+        assert_eq!(
+            fs::read_link(f.join("sbin")).unwrap(),
+            Path::new("usr/sbin")
+        );
         let tmp_mode = fs::metadata(f.join("tmp")).unwrap().permissions().mode() & 0o7777;
         assert_eq!(tmp_mode, 0o1777);
     }

@@ -30,9 +30,21 @@ pub fn mkdir(image: &Path, dir: &str) -> Result<()> {
     for part in dir.trim_matches('/').split('/') {
         path.push('/');
         path.push_str(part);
-        let exists = cmd::run_args("mdir", ["-b", "-i", &image.display().to_string(), &format!("::{path}")]).is_ok();
+        let exists = cmd::run_args(
+            "mdir",
+            [
+                "-b",
+                "-i",
+                &image.display().to_string(),
+                &format!("::{path}"),
+            ],
+        )
+        .is_ok();
         if !exists {
-            cmd::run_args("mmd", ["-i", &image.display().to_string(), &format!("::{path}")])?;
+            cmd::run_args(
+                "mmd",
+                ["-i", &image.display().to_string(), &format!("::{path}")],
+            )?;
         }
     }
     Ok(())
@@ -59,9 +71,17 @@ pub fn copy_in(image: &Path, src: &Path, dest: &str) -> Result<()> {
 /// Read `path` out of the FAT image.
 pub fn read(image: &Path, path: &str) -> Result<Vec<u8>> {
     let out = std::process::Command::new("mtype")
-        .args(["-i", &image.display().to_string(), &format!("::/{}", path.trim_start_matches('/'))])
+        .args([
+            "-i",
+            &image.display().to_string(),
+            &format!("::/{}", path.trim_start_matches('/')),
+        ])
         .output()?;
-    anyhow::ensure!(out.status.success(), "mtype {path}: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "mtype {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(out.stdout)
 }
 

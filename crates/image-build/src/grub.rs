@@ -14,9 +14,28 @@ use crate::cmd;
 
 /// GRUB modules in both images.
 const COMMON_MODULES: &[&str] = &[
-    "part_gpt", "fat", "ext2", "normal", "configfile", "loadenv", "test", "regexp", "echo", "linux",
-    "search", "search_fs_file", "probe", "sleep", "reboot", "halt", "serial", "terminal", "cat", "ls",
-    "minicmd", "true",
+    "part_gpt",
+    "fat",
+    "ext2",
+    "normal",
+    "configfile",
+    "loadenv",
+    "test",
+    "regexp",
+    "echo",
+    "linux",
+    "search",
+    "search_fs_file",
+    "probe",
+    "sleep",
+    "reboot",
+    "halt",
+    "serial",
+    "terminal",
+    "cat",
+    "ls",
+    "minicmd",
+    "true",
 ];
 
 /// Embedded in both images: find the ESP and read Keel's configuration from it.
@@ -111,7 +130,14 @@ menuentry "Keel (slot {slot})" --id keel-{lower} {{
     s
 }
 
-fn mkimage(format: &str, dir: &str, prefix: &str, extra: &[&str], out: &Path, work: &Path) -> Result<()> {
+fn mkimage(
+    format: &str,
+    dir: &str,
+    prefix: &str,
+    extra: &[&str],
+    out: &Path,
+    work: &Path,
+) -> Result<()> {
     let early = work.join("early.cfg");
     fs::write(&early, EARLY_CFG)?;
     let mut args: Vec<String> = vec![
@@ -133,12 +159,26 @@ fn mkimage(format: &str, dir: &str, prefix: &str, extra: &[&str], out: &Path, wo
 
 /// Build `BOOTX64.EFI`.
 pub fn efi_image(out: &Path, work: &Path) -> Result<()> {
-    mkimage("x86_64-efi", "/usr/lib/grub/x86_64-efi", "/keel", &["efi_gop", "all_video"], out, work)
+    mkimage(
+        "x86_64-efi",
+        "/usr/lib/grub/x86_64-efi",
+        "/keel",
+        &["efi_gop", "all_video"],
+        out,
+        work,
+    )
 }
 
 /// Build the BIOS core image (diskboot + kernel + modules), unpatched.
 pub fn bios_core_image(out: &Path, work: &Path) -> Result<()> {
-    mkimage("i386-pc", "/usr/lib/grub/i386-pc", "(,gpt1)/keel", &["biosdisk"], out, work)
+    mkimage(
+        "i386-pc",
+        "/usr/lib/grub/i386-pc",
+        "(,gpt1)/keel",
+        &["biosdisk"],
+        out,
+        work,
+    )
 }
 
 const SECTOR: u64 = 512;
@@ -178,7 +218,8 @@ pub fn mbr_boot_code(boot_img: &[u8], core_lba: u64) -> Result<[u8; 440]> {
 
 /// Read GRUB's boot.img.
 pub fn boot_img() -> Result<Vec<u8>> {
-    fs::read("/usr/lib/grub/i386-pc/boot.img").context("reading /usr/lib/grub/i386-pc/boot.img (apt-get install grub-pc-bin)")
+    fs::read("/usr/lib/grub/i386-pc/boot.img")
+        .context("reading /usr/lib/grub/i386-pc/boot.img (apt-get install grub-pc-bin)")
 }
 
 #[cfg(test)]
@@ -190,10 +231,16 @@ mod tests {
         let cfg = grub_cfg();
         let a = cfg.find("menuentry \"Keel (slot A)\"").unwrap();
         let b = cfg.find("menuentry \"Keel (slot B)\"").unwrap();
-        assert!(a < b, "entry 0 must be A: default/fallback numbers depend on it");
+        assert!(
+            a < b,
+            "entry 0 must be A: default/fallback numbers depend on it"
+        );
         let save = cfg.find("if save_env --file /keel/env1/grubenv").unwrap();
         let pick = cfg.find("set keel_slot=\"$keel_next\"").unwrap();
-        assert!(save < pick, "the try is saved before the slot on trial is chosen");
+        assert!(
+            save < pick,
+            "the try is saved before the slot on trial is chosen"
+        );
         assert!(cfg.contains("keel.usr=PARTUUID=$keel_usr_B"));
     }
 
@@ -214,14 +261,20 @@ mod tests {
         core[512 - 12..512 - 4].copy_from_slice(&2u64.to_le_bytes());
         core[512 - 4..512 - 2].copy_from_slice(&3u16.to_le_bytes());
         assert_eq!(patch_core_image(&mut core, 526336).unwrap(), 4);
-        assert_eq!(u64::from_le_bytes(core[500..508].try_into().unwrap()), 526337);
+        assert_eq!(
+            u64::from_le_bytes(core[500..508].try_into().unwrap()),
+            526337
+        );
 
         let mut wrong = vec![0u8; 2048];
         assert!(patch_core_image(&mut wrong, 1).is_err());
 
         let boot = vec![0xEBu8; 512];
         let code = mbr_boot_code(&boot, 526336).unwrap();
-        assert_eq!(u64::from_le_bytes(code[0x5c..0x64].try_into().unwrap()), 526336);
+        assert_eq!(
+            u64::from_le_bytes(code[0x5c..0x64].try_into().unwrap()),
+            526336
+        );
         assert_eq!(&code[0x66..0x68], &[0x90, 0x90]);
     }
 }

@@ -1,5 +1,7 @@
-//! Keel's initramfs: busybox, the few real tools first boot needs (blkid, sfdisk, mke2fs, kmod)
-//! with their libraries, the storage and filesystem modules, and `/init`.
+//! Keel's initramfs: busybox, the few real tools first boot needs (blkid, sfdisk, mke2fs, kmod,
+//! and for Ignition: `ignition`, mkswap, wipefs) with their libraries, the storage and
+//! filesystem modules, the NIC modules Ignition loads when its config URL needs the network,
+//! the udhcpc event script, and `/init`.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs;
@@ -39,16 +41,46 @@ pub const MODULES: &[&str] = &[
     "loop",
 ];
 
+/// NIC modules (and the packet socket udhcpc needs), loaded by the Ignition hook only when a
+/// config URL needs the network; listed in `/etc/keel-net-modules`.
+pub const NET_MODULES: &[&str] = &["af_packet", "virtio_net", "e1000", "e1000e"];
+
+/// busybox udhcpc's event script, at `/etc/keel-udhcpc.script`.
+pub const UDHCPC_SCRIPT: &str = include_str!("../files/udhcpc.script");
+
+/// The Ignition first-boot hook, at `/etc/keel-init.d/50-ignition.sh`.
+pub fn ignition_hook() -> Hook {
+    Hook {
+        name: "50-ignition.sh".into(),
+        text: include_str!("../files/ignition.sh").into(),
+    }
+}
+
 /// Real tools taken from the OS tree, with the name they get in the initramfs.
 const TOOLS: &[(&str, &str)] = &[
     ("usr/sbin/blkid", "sbin/blkid"),
     ("usr/sbin/sfdisk", "sbin/sfdisk"),
     ("usr/sbin/mke2fs", "sbin/mke2fs"),
     ("usr/bin/kmod", "sbin/kmod"),
+    ("usr/sbin/mkswap", "sbin/mkswap"),
+    ("usr/sbin/wipefs", "sbin/wipefs"),
+    // Installed into the OS tree by `os::install` before the initramfs is staged.
+    ("usr/bin/ignition", "bin/ignition"),
 ];
 
 /// busybox applets replaced by the real tools above.
-const NOT_FROM_BUSYBOX: &[&str] = &["blkid", "modprobe", "insmod", "rmmod", "lsmod", "depmod", "mke2fs", "mkfs.ext2", "fdisk"];
+const NOT_FROM_BUSYBOX: &[&str] = &[
+    "mkswap",
+    "blkid",
+    "modprobe",
+    "insmod",
+    "rmmod",
+    "lsmod",
+    "depmod",
+    "mke2fs",
+    "mkfs.ext2",
+    "fdisk",
+];
 
 fn normalize(module: &str) -> String {
     module.replace('-', "_")
@@ -62,7 +94,11 @@ fn parse_modules_dep(text: &str) -> Vec<(String, String, Vec<String>)> {
             let name = Path::new(path).file_name()?.to_string_lossy();
             let name = normalize(name.trim_end_matches(".ko").trim_end_matches(".ko.xz"));
             let name = name.trim_end_matches(".ko").to_string();
-            Some((name, path.to_string(), deps.split_whitespace().map(String::from).collect()))
+            Some((
+                name,
+                path.to_string(),
+                deps.split_whitespace().map(String::from).collect(),
+            ))
         })
         .collect()
 }
@@ -114,9 +150,15 @@ pub fn copy_with_libs(tree: &Path, binary: &Path, stage: &Path, dest: &str) -> R
             if !seen.insert(lib.clone()) {
                 continue;
             }
-            let found = LIB_DIRS.iter().map(|d| tree.join(d).join(&lib)).find(|p| p.exists());
+            let found = LIB_DIRS
+                .iter()
+                .map(|d| tree.join(d).join(&lib))
+                .find(|p| p.exists());
             let Some(src) = found else {
-                bail!("{} needs {lib}, which is not in the OS tree", file.display());
+                bail!(
+                    "{} needs {lib}, which is not in the OS tree",
+                    file.display()
+                );
             };
             let out = stage.join("lib/x86_64-linux-gnu").join(&lib);
             fs::create_dir_all(out.parent().expect("lib dir"))?;
@@ -127,7 +169,8 @@ pub fn copy_with_libs(tree: &Path, binary: &Path, stage: &Path, dest: &str) -> R
     let ld = "ld-linux-x86-64.so.2";
     let ld_src = tree.join("usr/lib/x86_64-linux-gnu").join(ld);
     fs::create_dir_all(stage.join("lib64"))?;
-    fs::copy(&ld_src, stage.join("lib64").join(ld)).with_context(|| format!("copying {}", ld_src.display()))?;
+    fs::copy(&ld_src, stage.join("lib64").join(ld))
+        .with_context(|| format!("copying {}", ld_src.display()))?;
     Ok(())
 }
 
@@ -145,12 +188,28 @@ pub fn stage(tree: &Path, kernel: &str, stage: &Path, hooks: &[Hook]) -> Result<
     if stage.exists() {
         fs::remove_dir_all(stage)?;
     }
-    for d in ["bin", "sbin", "etc/keel-init.d", "proc", "sys", "dev", "run", "sysroot", "tmp", "lib64"] {
+    for d in [
+        "bin",
+        "sbin",
+        "etc/keel-init.d",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "sysroot",
+        "tmp",
+        "lib64",
+    ] {
         fs::create_dir_all(stage.join(d))?;
     }
-    fs::copy("/bin/busybox", stage.join("bin/busybox")).context("copying /bin/busybox (apt-get install busybox-static)")?;
+    fs::copy("/bin/busybox", stage.join("bin/busybox"))
+        .context("copying /bin/busybox (apt-get install busybox-static)")?;
     let applets = cmd::run_args("/bin/busybox", ["--list"])?;
-    for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox") {
+    for applet in applets
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
         if NOT_FROM_BUSYBOX.contains(&applet) {
             continue;
         }
@@ -159,7 +218,10 @@ pub fn stage(tree: &Path, kernel: &str, stage: &Path, hooks: &[Hook]) -> Result<
     for (src, dest) in TOOLS {
         let path = tree.join(src);
         if !path.exists() {
-            bail!("{} is missing from the OS tree; add its package to the rootfs", src);
+            bail!(
+                "{} is missing from the OS tree; add its package to the rootfs",
+                src
+            );
         }
         copy_with_libs(tree, &path, stage, dest)?;
     }
@@ -173,25 +235,49 @@ pub fn stage(tree: &Path, kernel: &str, stage: &Path, hooks: &[Hook]) -> Result<
     let mod_src = tree.join("usr/lib/modules").join(kernel);
     let mod_dest = stage.join("lib/modules").join(kernel);
     let dep = fs::read_to_string(mod_src.join("modules.dep")).context("reading modules.dep")?;
-    let (files, not_modules) = module_closure(&dep, MODULES);
+    let wanted: Vec<&str> = MODULES.iter().chain(NET_MODULES).copied().collect();
+    let (files, not_modules) = module_closure(&dep, &wanted);
     let builtin = fs::read_to_string(mod_src.join("modules.builtin")).unwrap_or_default();
     for name in &not_modules {
         let n = normalize(name);
-        let is_builtin = builtin.lines().any(|l| normalize(l).ends_with(&format!("/{n}.ko")));
-        tracing::debug!("initramfs: {name} is {}", if is_builtin { "built in" } else { "not in this kernel" });
+        let is_builtin = builtin
+            .lines()
+            .any(|l| normalize(l).ends_with(&format!("/{n}.ko")));
+        tracing::debug!(
+            "initramfs: {name} is {}",
+            if is_builtin {
+                "built in"
+            } else {
+                "not in this kernel"
+            }
+        );
     }
     for f in &files {
         let out = mod_dest.join(f);
         fs::create_dir_all(out.parent().expect("module dir"))?;
         fs::copy(mod_src.join(f), &out).with_context(|| format!("copying module {f}"))?;
     }
-    for f in ["modules.order", "modules.builtin", "modules.builtin.modinfo"] {
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
         if mod_src.join(f).exists() {
             fs::copy(mod_src.join(f), mod_dest.join(f))?;
         }
     }
-    cmd::run_args("depmod", ["-b".as_ref(), stage.as_os_str(), kernel.as_ref()])?;
+    cmd::run_args(
+        "depmod",
+        ["-b".as_ref(), stage.as_os_str(), kernel.as_ref()],
+    )?;
     fs::write(stage.join("etc/keel-modules"), MODULES.join("\n") + "\n")?;
+    fs::write(
+        stage.join("etc/keel-net-modules"),
+        NET_MODULES.join("\n") + "\n",
+    )?;
+    let udhcpc = stage.join("etc/keel-udhcpc.script");
+    fs::write(&udhcpc, UDHCPC_SCRIPT)?;
+    fs::set_permissions(&udhcpc, fs::Permissions::from_mode(0o755))?;
 
     for hook in hooks {
         let p = stage.join("etc/keel-init.d").join(&hook.name);
@@ -224,7 +310,8 @@ pub fn write_archive(stage: &Path, out: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
-    const DEP: &str = "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko\n\
+    const DEP: &str =
+        "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko\n\
 kernel/lib/crc16.ko:\n\
 kernel/fs/mbcache.ko:\n\
 kernel/fs/jbd2/jbd2.ko:\n\
@@ -252,8 +339,26 @@ kernel/drivers/usb/host/xhci-hcd.ko:\n";
     #[test]
     fn init_script_is_valid_shell() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("init");
-        fs::write(&p, INIT).unwrap();
-        cmd::run_args("sh", ["-n".as_ref(), p.as_os_str()]).unwrap();
+        for (name, text) in [
+            ("init", INIT.to_string()),
+            ("hook", ignition_hook().text),
+            ("udhcpc", UDHCPC_SCRIPT.into()),
+        ] {
+            let p = d.path().join(name);
+            fs::write(&p, text).unwrap();
+            cmd::run_args("sh", ["-n".as_ref(), p.as_os_str()]).unwrap();
+        }
+    }
+
+    #[test]
+    fn ignition_hook_runs_the_release_binary_with_the_first_boot_paths() {
+        let hook = ignition_hook();
+        assert_eq!(hook.name, "50-ignition.sh");
+        assert!(hook
+            .text
+            .contains("/bin/ignition firstboot $ign_args --probe"));
+        assert!(hook.text.contains("--marker /sysroot/boot/keel/first_boot"));
+        assert!(hook.text.contains("--oem-dir /sysroot/oem"));
+        assert!(TOOLS.contains(&("usr/bin/ignition", "bin/ignition")));
     }
 }

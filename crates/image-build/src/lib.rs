@@ -16,6 +16,7 @@
 //!  * [`fat`]: FAT filesystems as files, filled with mtools.
 //!  * [`disk`]: the GPT disk image assembled from the partition files.
 //!  * [`pxe`]: the live kernel + initramfs that run the whole OS from RAM.
+//!  * [`release`]: the compressed, signed disk image under `OUT/release/` for `coreos-install -b`.
 //!  * [`build`]: the steps in order, and the size report.
 
 pub mod build;
@@ -28,6 +29,7 @@ pub mod grub;
 pub mod initramfs;
 pub mod os;
 pub mod pxe;
+pub mod release;
 pub mod rootfs;
 pub mod tools;
 pub mod trim;

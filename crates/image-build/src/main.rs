@@ -31,11 +31,17 @@ struct Cli {
     /// Size of each USR slot in MiB.
     #[arg(long, default_value_t = 1024)]
     usr_mib: u64,
+    /// Ed25519 secret key (PEM, `openssl genpkey -algorithm ed25519`) that signs the release
+    /// image in OUT/release/; without it the public TEST key signs (development only).
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -44,11 +50,22 @@ fn main() -> Result<()> {
         out: cli.out,
         bin_dir: cli.bin_dir,
         version: cli.release_version,
-        rootfs: RootfsSpec { mirror: cli.mirror, ..RootfsSpec::default() },
-        sizes: Sizes { usr_mib: cli.usr_mib, ..Sizes::default() },
+        rootfs: RootfsSpec {
+            mirror: cli.mirror,
+            ..RootfsSpec::default()
+        },
+        sizes: Sizes {
+            usr_mib: cli.usr_mib,
+            ..Sizes::default()
+        },
+        signing_key: cli.signing_key,
     };
     let report = build(&opts)?;
     println!("{report}");
-    println!("built {}/disk.img and {}/pxe/", opts.out.display(), opts.out.display());
+    println!(
+        "built {0}/disk.img, {0}/pxe/ and {0}/release/{1}/ (serve {0}/release for coreos-install -b)",
+        opts.out.display(),
+        opts.version
+    );
     Ok(())
 }

@@ -21,12 +21,46 @@ struct Shipped {
 }
 
 const SHIPPED: &[Shipped] = &[
-    Shipped { path: "usr/lib/systemd/system/keel-agent.service", text: include_str!("../files/keel-agent.service"), mode: 0o644 },
-    Shipped { path: "usr/lib/systemd/system/keel-mark-good.service", text: include_str!("../files/keel-mark-good.service"), mode: 0o644 },
-    Shipped { path: "usr/lib/systemd/system/keel-ssh-keygen.service", text: include_str!("../files/keel-ssh-keygen.service"), mode: 0o644 },
-    Shipped { path: "usr/lib/systemd/system-generators/keel-autologin-generator", text: include_str!("../files/keel-autologin-generator"), mode: 0o755 },
-    Shipped { path: "usr/lib/systemd/network/zz-default.network", text: include_str!("../files/zz-default.network"), mode: 0o644 },
-    Shipped { path: "usr/lib/systemd/network/50-docker.network", text: include_str!("../files/50-docker.network"), mode: 0o644 },
+    Shipped {
+        path: "usr/lib/systemd/system/keel-agent.service",
+        text: include_str!("../files/keel-agent.service"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system/keel-mark-good.service",
+        text: include_str!("../files/keel-mark-good.service"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system/keel-ssh-keygen.service",
+        text: include_str!("../files/keel-ssh-keygen.service"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system-generators/keel-autologin-generator",
+        text: include_str!("../files/keel-autologin-generator"),
+        mode: 0o755,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system/keel-install.service",
+        text: include_str!("../files/keel-install.service"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system-generators/keel-install-generator",
+        text: include_str!("../files/keel-install-generator"),
+        mode: 0o755,
+    },
+    Shipped {
+        path: "usr/lib/systemd/network/zz-default.network",
+        text: include_str!("../files/zz-default.network"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/network/50-docker.network",
+        text: include_str!("../files/50-docker.network"),
+        mode: 0o644,
+    },
 ];
 
 /// Units enabled from /usr, so every slot brings its own enablement: (wants dir, unit).
@@ -35,7 +69,10 @@ const ENABLED: &[(&str, &str)] = &[
     ("multi-user.target.wants", "keel-mark-good.service"),
     ("multi-user.target.wants", "systemd-networkd.service"),
     ("sockets.target.wants", "systemd-networkd.socket"),
-    ("network-online.target.wants", "systemd-networkd-wait-online.service"),
+    (
+        "network-online.target.wants",
+        "systemd-networkd-wait-online.service",
+    ),
     ("ssh.service.wants", "keel-ssh-keygen.service"),
 ];
 
@@ -48,7 +85,15 @@ const DISABLED: &[&str] = &[
 ];
 
 /// Our programs installed into /usr/bin.
-pub const BINARIES: &[&str] = &["agent", "updater"];
+pub const BINARIES: &[&str] = &["agent", "updater", "ignition", "coreos-install"];
+
+/// The cargo package that builds binary `name`.
+fn package_of(name: &str) -> &str {
+    match name {
+        "coreos-install" => "installer",
+        other => other,
+    }
+}
 
 fn write(tree: &Path, rel: &str, text: &str, mode: u32) -> Result<()> {
     let path = tree.join(rel);
@@ -66,7 +111,11 @@ pub fn install(tree: &Path, bin_dir: &Path, release: &Release) -> Result<()> {
         let src = bin_dir.join(name);
         let dest = tree.join("usr/bin").join(name);
         fs::copy(&src, &dest).with_context(|| {
-            format!("copying {} (build it first: cargo build --release -p {name})", src.display())
+            format!(
+                "copying {} (build it first: cargo build --release -p {})",
+                src.display(),
+                package_of(name)
+            )
         })?;
         fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))?;
     }

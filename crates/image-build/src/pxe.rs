@@ -27,7 +27,8 @@ boot\n"
 /// Write `out_dir/{vmlinuz,initramfs.img,boot.ipxe}`.
 pub fn write(out_dir: &Path, kernel: &Path, disk_initrd: &Path, usr_image: &Path) -> Result<()> {
     fs::create_dir_all(out_dir)?;
-    fs::copy(kernel, out_dir.join("vmlinuz")).with_context(|| format!("copying {}", kernel.display()))?;
+    fs::copy(kernel, out_dir.join("vmlinuz"))
+        .with_context(|| format!("copying {}", kernel.display()))?;
     let initramfs = out_dir.join("initramfs.img");
     fs::copy(disk_initrd, &initramfs)?;
     let file = OpenOptions::new().append(true).open(&initramfs)?;
@@ -37,7 +38,10 @@ pub fn write(out_dir: &Path, kernel: &Path, disk_initrd: &Path, usr_image: &Path
     w.entry("live/usr.squashfs", 0o100444, 0, 0, &usr)?;
     let mut out: io::BufWriter<File> = w.finish()?;
     out.flush()?;
-    fs::write(out_dir.join("boot.ipxe"), ipxe_script("http://10.0.2.2:8080"))?;
+    fs::write(
+        out_dir.join("boot.ipxe"),
+        ipxe_script("http://10.0.2.2:8080"),
+    )?;
     Ok(())
 }
 
@@ -49,7 +53,9 @@ mod tests {
     fn script_loads_kernel_and_initramfs_with_live_args() {
         let s = ipxe_script("http://10.0.2.2:9000");
         assert!(s.starts_with("#!ipxe\n"));
-        assert!(s.contains("kernel http://10.0.2.2:9000/vmlinuz keel.live console=tty0 console=ttyS0,115200n8"));
+        assert!(s.contains(
+            "kernel http://10.0.2.2:9000/vmlinuz keel.live console=tty0 console=ttyS0,115200n8"
+        ));
         assert!(s.contains("initrd http://10.0.2.2:9000/initramfs.img\n"));
     }
 }

@@ -63,7 +63,12 @@ impl RootfsSpec {
         let mut h = Sha256::new();
         h.update(self.suite.as_bytes());
         h.update(self.mirror.as_bytes());
-        for p in self.packages.iter().map(String::as_str).chain(DPKG_EXCLUDES.iter().copied()) {
+        for p in self
+            .packages
+            .iter()
+            .map(String::as_str)
+            .chain(DPKG_EXCLUDES.iter().copied())
+        {
             h.update([0]);
             h.update(p.as_bytes());
         }
@@ -95,7 +100,11 @@ pub fn prepare(spec: &RootfsSpec, cache: &Path, dest: &Path) -> Result<PathBuf> 
     if tarball.is_file() {
         tracing::info!("rootfs: using cached {}", tarball.display());
     } else {
-        tracing::info!("rootfs: mmdebstrap {} with {} packages (about two minutes)", spec.suite, spec.packages.len());
+        tracing::info!(
+            "rootfs: mmdebstrap {} with {} packages (about two minutes)",
+            spec.suite,
+            spec.packages.len()
+        );
         let partial = tarball.with_extension("partial.tar");
         cmd::run_args("mmdebstrap", spec.mmdebstrap_args(&partial))?;
         fs::rename(&partial, &tarball)?;
@@ -128,7 +137,10 @@ pub fn kernel_version(tree: &Path) -> Result<String> {
     versions.sort();
     match versions.as_slice() {
         [one] => Ok(one.clone()),
-        [] => anyhow::bail!("no kernel in {}: is linux-image-amd64 in the package list?", dir.display()),
+        [] => anyhow::bail!(
+            "no kernel in {}: is linux-image-amd64 in the package list?",
+            dir.display()
+        ),
         many => anyhow::bail!("several kernels in {}: {}", dir.display(), many.join(", ")),
     }
 }
@@ -152,6 +164,9 @@ mod tests {
         let include = args.iter().find(|a| a.starts_with("--include=")).unwrap();
         assert!(include.contains("docker.io") && include.contains("etcd-server"));
         assert!(args.contains(&"--dpkgopt=path-exclude=/usr/share/doc/*".to_string()));
-        assert_eq!(args[args.len() - 3..], ["bookworm", "/tmp/x.tar", "http://deb.debian.org/debian"]);
+        assert_eq!(
+            args[args.len() - 3..],
+            ["bookworm", "/tmp/x.tar", "http://deb.debian.org/debian"]
+        );
     }
 }

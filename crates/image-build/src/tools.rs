@@ -13,19 +13,58 @@ pub struct Tool {
 
 /// Everything `image-build` runs.
 pub const REQUIRED: &[Tool] = &[
-    Tool { name: "mmdebstrap", package: "mmdebstrap" },
-    Tool { name: "mksquashfs", package: "squashfs-tools" },
-    Tool { name: "mkfs.vfat", package: "dosfstools" },
-    Tool { name: "mcopy", package: "mtools" },
-    Tool { name: "mmd", package: "mtools" },
-    Tool { name: "grub-mkimage", package: "grub-common" },
-    Tool { name: "/usr/lib/grub/x86_64-efi/linux.mod", package: "grub-efi-amd64-bin" },
-    Tool { name: "/usr/lib/grub/i386-pc/boot.img", package: "grub-pc-bin" },
-    Tool { name: "/bin/busybox", package: "busybox-static" },
-    Tool { name: "depmod", package: "kmod" },
-    Tool { name: "readelf", package: "binutils" },
-    Tool { name: "ldconfig", package: "libc-bin" },
-    Tool { name: "tar", package: "tar" },
+    Tool {
+        name: "mmdebstrap",
+        package: "mmdebstrap",
+    },
+    Tool {
+        name: "mksquashfs",
+        package: "squashfs-tools",
+    },
+    Tool {
+        name: "mkfs.vfat",
+        package: "dosfstools",
+    },
+    Tool {
+        name: "mcopy",
+        package: "mtools",
+    },
+    Tool {
+        name: "mmd",
+        package: "mtools",
+    },
+    Tool {
+        name: "grub-mkimage",
+        package: "grub-common",
+    },
+    Tool {
+        name: "/usr/lib/grub/x86_64-efi/linux.mod",
+        package: "grub-efi-amd64-bin",
+    },
+    Tool {
+        name: "/usr/lib/grub/i386-pc/boot.img",
+        package: "grub-pc-bin",
+    },
+    Tool {
+        name: "/bin/busybox",
+        package: "busybox-static",
+    },
+    Tool {
+        name: "depmod",
+        package: "kmod",
+    },
+    Tool {
+        name: "readelf",
+        package: "binutils",
+    },
+    Tool {
+        name: "ldconfig",
+        package: "libc-bin",
+    },
+    Tool {
+        name: "tar",
+        package: "tar",
+    },
 ];
 
 /// A missing host tool.
@@ -72,10 +111,15 @@ mod tests {
 
     #[test]
     fn names_every_missing_tool_and_its_package() {
-        let err = check_with(REQUIRED, |n| n != "mksquashfs" && n != "mcopy" && n != "mmd").unwrap_err();
+        let err = check_with(REQUIRED, |n| {
+            n != "mksquashfs" && n != "mcopy" && n != "mmd"
+        })
+        .unwrap_err();
         assert_eq!(err.names, vec!["mksquashfs", "mcopy", "mmd"]);
         assert_eq!(err.packages, vec!["squashfs-tools", "mtools"]);
-        assert!(err.to_string().contains("apt-get install squashfs-tools mtools"));
+        assert!(err
+            .to_string()
+            .contains("apt-get install squashfs-tools mtools"));
     }
 
     #[test]
