@@ -19,8 +19,14 @@ fn boots_to_node_ready(name: &str, uefi: bool) -> Result<()> {
 
     let status = agent_status(&mut vm)?;
     ensure!(status["booted_slot"] == "A", "agent status: {status}");
-    ensure!(status["engine"]["state"] == "running", "agent status: {status}");
-    ensure!(status["uptime_seconds"].as_u64().unwrap_or(0) > 0, "agent status: {status}");
+    ensure!(
+        status["engine"]["state"] == "running",
+        "agent status: {status}"
+    );
+    ensure!(
+        status["uptime_seconds"].as_u64().unwrap_or(0) > 0,
+        "agent status: {status}"
+    );
 
     // ROOT was created on first boot and grown to the end of the 6 GiB disk.
     let size = sh(&mut vm, "sync; df -B1 --output=size / | tail -n1")?;
@@ -32,10 +38,24 @@ fn boots_to_node_ready(name: &str, uefi: bool) -> Result<()> {
         "ROOT ends {} bytes before the end of the disk",
         disk_len - (root.offset + root.len)
     );
-    ensure!(root.len > 3 << 30, "ROOT grew from 64 MiB to {} bytes", root.len);
-    ensure!(fs_bytes * 10 > root.len * 9, "the filesystem on ROOT ({fs_bytes} bytes) fills the partition ({} bytes)", root.len);
-    let fw = sh(&mut vm, "test -d /sys/firmware/efi && echo uefi || echo bios")?;
-    ensure!(fw.trim() == if uefi { "uefi" } else { "bios" }, "booted through {fw}");
+    ensure!(
+        root.len > 3 << 30,
+        "ROOT grew from 64 MiB to {} bytes",
+        root.len
+    );
+    ensure!(
+        fs_bytes * 10 > root.len * 9,
+        "the filesystem on ROOT ({fs_bytes} bytes) fills the partition ({} bytes)",
+        root.len
+    );
+    let fw = sh(
+        &mut vm,
+        "test -d /sys/firmware/efi && echo uefi || echo bios",
+    )?;
+    ensure!(
+        fw.trim() == if uefi { "uefi" } else { "bios" },
+        "booted through {fw}"
+    );
     Ok(())
 }
 

@@ -24,29 +24,46 @@ fn grub_returns_to_a_when_b_cannot_boot_and_status_shows_b_failed() -> Result<()
     let (_, slot) = wait_ready(&mut vm)?;
     ensure!(slot == "A");
 
-    sh(&mut vm, "cp /boot/keel/A/vmlinuz /boot/keel/A/initrd.img /boot/keel/B/ && sync")?;
+    sh(
+        &mut vm,
+        "cp /boot/keel/A/vmlinuz /boot/keel/A/initrd.img /boot/keel/B/ && sync",
+    )?;
     sh(&mut vm, "updater set-next B")?;
     let armed = sh(&mut vm, "updater status")?;
     // SLOT VERSION PRIORITY TRIES-LEFT GOOD FAILED [BOOTED]
     let b = row(&armed, "USR-B")?;
-    ensure!(b[2] == "2" && b[3] == "3" && b[4] == "no", "B armed with 3 tries:\n{armed}");
+    ensure!(
+        b[2] == "2" && b[3] == "3" && b[4] == "no",
+        "B armed with 3 tries:\n{armed}"
+    );
 
     vm.console().send_line("systemctl reboot")?;
     // Three attempts at B, each ending in the initramfs refusing an empty slot.
     for attempt in 1..=3 {
         vm.console().wait_for(r"keel: trying slot B", BOOT)?;
-        vm.console().wait_for(r"keel-init: FATAL: slot B \(\S+\) holds no OS image", BOOT)
+        vm.console()
+            .wait_for(r"keel-init: FATAL: slot B \(\S+\) holds no OS image", BOOT)
             .map_err(|e| anyhow::anyhow!("attempt {attempt}: {e}"))?;
     }
-    vm.console().wait_for(r"keel: slot B used up its tries; booting the good slot A", BOOT)?;
+    vm.console().wait_for(
+        r"keel: slot B used up its tries; booting the good slot A",
+        BOOT,
+    )?;
     let (_, slot) = wait_ready(&mut vm)?;
     ensure!(slot == "A", "back on A, got {slot}");
-    vm.console().wait_for(r"slot B failed its trial; GRUB returned to slot A", BOOT)?;
+    vm.console()
+        .wait_for(r"slot B failed its trial; GRUB returned to slot A", BOOT)?;
 
     let status = sh(&mut vm, "updater status")?;
     let a = row(&status, "USR-A")?;
     let b = row(&status, "USR-B")?;
-    ensure!(a[4] == "yes" && a[5] == "no", "A good, not failed:\n{status}");
-    ensure!(b[4] == "no" && b[5] == "yes" && b[3] == "0", "B failed with no tries left:\n{status}");
+    ensure!(
+        a[4] == "yes" && a[5] == "no",
+        "A good, not failed:\n{status}"
+    );
+    ensure!(
+        b[4] == "no" && b[5] == "yes" && b[3] == "0",
+        "B failed with no tries left:\n{status}"
+    );
     Ok(())
 }

@@ -16,9 +16,15 @@ fn etc_and_var_survive_a_reboot_and_usr_is_read_only() -> Result<()> {
     sh(&mut vm, "echo admin-was-here > /etc/keel-persist && mkdir -p /var/lib/keel-test && echo workload-data > /var/lib/keel-test/data && sync")?;
     let (code, out) = sh_status(&mut vm, "touch /usr/keel-persist")?;
     ensure!(code != 0, "writing under /usr must fail, it succeeded");
-    ensure!(out.contains("Read-only file system"), "writing under /usr fails as read-only: {out}");
+    ensure!(
+        out.contains("Read-only file system"),
+        "writing under /usr fails as read-only: {out}"
+    );
     let usr = sh(&mut vm, "findmnt -n -o FSTYPE,OPTIONS /usr")?;
-    ensure!(usr.starts_with("squashfs") && usr.contains("ro"), "/usr is the read-only OS image: {usr}");
+    ensure!(
+        usr.starts_with("squashfs") && usr.contains("ro"),
+        "/usr is the read-only OS image: {usr}"
+    );
 
     vm.console().send_line("systemctl reboot")?;
     wait_ready(&mut vm)?;
@@ -28,6 +34,9 @@ fn etc_and_var_survive_a_reboot_and_usr_is_read_only() -> Result<()> {
     ensure!(code != 0, "nothing appeared under /usr");
     // The second boot reused ROOT instead of making it again.
     let boots = sh(&mut vm, "journalctl --list-boots --no-pager | wc -l")?;
-    ensure!(boots.trim().parse::<u32>()? >= 2, "the journal on ROOT remembers both boots: {boots}");
+    ensure!(
+        boots.trim().parse::<u32>()? >= 2,
+        "the journal on ROOT remembers both boots: {boots}"
+    );
     Ok(())
 }

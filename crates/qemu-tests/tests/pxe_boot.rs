@@ -19,7 +19,10 @@ fn pxe_live_system_reaches_node_ready_without_a_disk() -> Result<()> {
         .memory_mib(3072)
         .start()?;
     let (_, slot) = wait_ready(&mut vm)?;
-    ensure!(slot == "live", "the PXE system says it is live, got slot {slot}");
+    ensure!(
+        slot == "live",
+        "the PXE system says it is live, got slot {slot}"
+    );
 
     let fetched: Vec<String> = vm
         .pxe_server()
@@ -30,15 +33,25 @@ fn pxe_live_system_reaches_node_ready_without_a_disk() -> Result<()> {
         .map(|r| r.path)
         .collect();
     ensure!(
-        fetched.iter().any(|p| p.ends_with("vmlinuz")) && fetched.iter().any(|p| p.ends_with("initramfs.img")),
+        fetched.iter().any(|p| p.ends_with("vmlinuz"))
+            && fetched.iter().any(|p| p.ends_with("initramfs.img")),
         "kernel and initramfs came over HTTP: {fetched:?}"
     );
 
     let status = agent_status(&mut vm)?;
-    ensure!(status["engine"]["state"] == "running", "agent status: {status}");
+    ensure!(
+        status["engine"]["state"] == "running",
+        "agent status: {status}"
+    );
     let disks = sh(&mut vm, "ls /sys/block | grep -E '^(vd|sd|nvme)' || true")?;
-    ensure!(disks.trim().is_empty(), "no disk is attached, yet /sys/block lists: {disks}");
+    ensure!(
+        disks.trim().is_empty(),
+        "no disk is attached, yet /sys/block lists: {disks}"
+    );
     let root_fs = sh(&mut vm, "findmnt -n -o FSTYPE /")?;
-    ensure!(root_fs.trim() == "tmpfs", "the live root is in RAM, found {root_fs}");
+    ensure!(
+        root_fs.trim() == "tmpfs",
+        "the live root is in RAM, found {root_fs}"
+    );
     Ok(())
 }

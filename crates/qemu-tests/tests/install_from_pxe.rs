@@ -1,0 +1,220 @@
+#![cfg(feature = "vm")]
+//! Install from PXE: the live system runs `coreos-install` against the release tree image-build
+//! published (build/release, served over the harness's loopback HTTP server), and the machine
+//! then boots the installed disk to node ready on slot A, with the Ignition config on OEM.
+//!
+//!  1. interactive: `coreos-install -d /dev/vda -b URL -V VERSION -i cfg` on the serial root shell;
+//!  2. unattended: `coreos.inst.*` kernel arguments, no login at all.
+//!
+//! Run: `KEEL_BUILD_DIR=... cargo test -p qemu-tests --features vm --test install_from_pxe -- --test-threads=1`
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use qemu_tests::{artifacts, oem, Server, Vm};
+
+/// The agent's console line when the node is up.
+const NODE_READY: &str = r"keel-agent: node ready: (.*) on slot (\S+), engine docker (\S+)";
+/// PXE boot or disk boot to node ready under TCG on a shared machine.
+const BOOT: Duration = Duration::from_secs(600);
+/// Download, verify and write ~2.5 GiB under TCG.
+const INSTALL: Duration = Duration::from_secs(1800);
+const CMD: Duration = Duration::from_secs(60);
+/// A small, valid Ignition config (no single quotes: it is typed into a shell).
+const CONFIG: &str = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/keel-install-test","mode":420,"contents":{"source":"data:,installed-by-coreos-install"}}]}}"#;
+const DISK: u64 = 20 << 30;
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// build/release and the version its current/version.txt names.
+fn release() -> Result<(PathBuf, String)> {
+    let dir = artifacts::build_dir().join("release");
+    let txt = dir.join("current/version.txt");
+    let text = std::fs::read_to_string(&txt).with_context(|| {
+        format!(
+            "{} not found: run `{}` first",
+            txt.display(),
+            artifacts::BUILD_COMMAND
+        )
+    })?;
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("KEEL_VERSION="))
+        .context("version.txt names no KEEL_VERSION")?
+        .trim()
+        .to_string();
+    ensure!(
+        dir.join(&version)
+            .join("keel_production_image.bin.gz.sig")
+            .is_file(),
+        "release {version} has no signature"
+    );
+    Ok((dir, version))
+}
+
+fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
+    let (code, out) = vm.console().run(cmd, CMD)?;
+    ensure!(code == 0, "`{cmd}` exited {code}:\n{out}");
+    Ok(out)
+}
+
+/// After the reboot: the initramfs finds slot A on the installed disk, and the node comes up on it.
+fn wait_installed_node_ready(vm: &mut Vm) -> Result<()> {
+    vm.console()
+        .wait_for(r"keel-init: slot A is /dev/vda3 on disk vda", BOOT)?;
+    let ready = vm.console().wait_for(NODE_READY, BOOT)?;
+    let slot = ready.group(2).unwrap_or_default();
+    ensure!(
+        slot == "A",
+        "the installed system booted slot {slot}, not A"
+    );
+    Ok(())
+}
+
+#[test]
+fn coreos_install_on_the_live_shell_then_boot_the_disk() -> Result<()> {
+    init_logging();
+    let (release, version) = release()?;
+    let server = Server::serve_dir(&release)?;
+    let mut vm = Vm::builder()
+        .name("install-pxe")
+        .bios()
+        .pxe(artifacts::pxe_dir()?)
+        .kernel_append("keel.live keel.autologin")
+        .memory_mib(3072)
+        .extra_disk(DISK)
+        .start()?;
+    let live = vm.console().wait_for(NODE_READY, BOOT)?;
+    ensure!(
+        live.group(2) == Some("live"),
+        "PXE boot is the live system: {}",
+        live.text
+    );
+    std::thread::sleep(Duration::from_secs(3));
+
+    sh(
+        &mut vm,
+        &format!("printf '%s\\n' '{CONFIG}' > /tmp/cfg.json"),
+    )?;
+    let cmd = format!(
+        "coreos-install -d /dev/vda -b {} -V {version} -i /tmp/cfg.json",
+        server.guest_url("")
+    );
+    let (code, out) = vm.console().run(&cmd, INSTALL)?;
+    let success = format!("Success! Keel {version} is installed on /dev/vda");
+    ensure!(
+        code == 0 && out.lines().any(|l| l.trim_end() == success),
+        "`{cmd}` exited {code}:\n{out}"
+    );
+    let fetched: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.path)
+        .collect();
+    ensure!(
+        fetched.iter().any(|p| p.ends_with(".sig"))
+            && fetched.iter().any(|p| p.ends_with(".bin.gz")),
+        "the installer fetched the image and its signature: {fetched:?}"
+    );
+
+    // The kernel's own vfat agrees with the installer's FAT writer; a root shell on the installed
+    // system comes from OEM grub.cfg, as the README tells an operator.
+    let seen = sh(
+        &mut vm,
+        "mkdir -p /run/oemcheck && mount -t vfat /dev/vda6 /run/oemcheck && cat /run/oemcheck/config.ign \
+         && printf 'set linux_append=\"keel.autologin\"\\n' > /run/oemcheck/grub.cfg && umount /run/oemcheck",
+    )?;
+    ensure!(
+        seen.trim() == CONFIG,
+        "OEM config.ign as the live kernel reads it: {seen}"
+    );
+
+    vm.boot_from_disk_next()?;
+    vm.console().send_line("reboot")?;
+    wait_installed_node_ready(&mut vm)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let on_disk = sh(&mut vm, "cat /oem/config.ign")?;
+    ensure!(
+        on_disk.trim() == CONFIG,
+        "/oem/config.ign on the installed system: {on_disk}"
+    );
+    let boot = sh(&mut vm, "cat /run/keel/boot")?;
+    ensure!(
+        boot.contains("slot=A disk=/dev/vda"),
+        "/run/keel/boot: {boot}"
+    );
+    let root = sh(&mut vm, "findmnt -n -o SOURCE,FSTYPE /")?;
+    ensure!(
+        root.contains("/dev/vda9") && root.contains("ext4"),
+        "ROOT is the installed disk's: {root}"
+    );
+    let size = sh(&mut vm, "blockdev --getsize64 /dev/vda9")?;
+    let size: u64 = size.trim().parse().context("ROOT size")?;
+    ensure!(
+        size > 15 << 30,
+        "ROOT grew to fill the 20 GB disk: {size} bytes"
+    );
+    Ok(())
+}
+
+#[test]
+fn unattended_install_from_kernel_arguments_reaches_node_ready_from_disk() -> Result<()> {
+    init_logging();
+    let (release, version) = release()?;
+    let root = tempfile::tempdir()?;
+    std::os::unix::fs::symlink(&release, root.path().join("release"))?;
+    std::fs::write(root.path().join("cfg.ign"), CONFIG)?;
+    let server = Server::serve_dir(root.path())?;
+    let args = format!(
+        "keel.live coreos.inst.install_dev=/dev/vda coreos.inst.ignition_url={} coreos.inst.base_url={} coreos.inst.version={version}",
+        server.guest_url("cfg.ign"),
+        server.guest_url("release"),
+    );
+    let mut vm = Vm::builder()
+        .name("install-unattended")
+        .bios()
+        .pxe(artifacts::pxe_dir()?)
+        .kernel_append(args)
+        .memory_mib(3072)
+        .extra_disk(DISK)
+        .start()?;
+    // The guest reboots by itself after the install: the disk must boot then.
+    vm.boot_from_disk_next()?;
+    vm.console().wait_for(
+        &format!(
+            r"Success! Keel {} is installed on /dev/vda",
+            regex::escape(&version)
+        ),
+        BOOT + INSTALL,
+    )?;
+    wait_installed_node_ready(&mut vm)?;
+    let fetched: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.path)
+        .collect();
+    ensure!(
+        fetched.iter().any(|p| p == "/cfg.ign"),
+        "the config came from the ignition_url: {fetched:?}"
+    );
+
+    vm.power_cut()?;
+    let disk = vm.disks()[0].clone();
+    let cfg = oem::read_file(&disk, oem::OEM_LABEL, "config.ign")?;
+    ensure!(
+        cfg == CONFIG.as_bytes(),
+        "OEM config.ign: {}",
+        String::from_utf8_lossy(&cfg)
+    );
+    Ok(())
+}
