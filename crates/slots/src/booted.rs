@@ -27,6 +27,17 @@ pub fn from_cmdline(cmdline: &str) -> Booted {
     booted
 }
 
+impl std::fmt::Display for Booted {
+    /// `A`, `B`, `live` or `unknown`, as status output spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Booted::Slot(s) => write!(f, "{s}"),
+            Booted::Live => f.write_str("live"),
+            Booted::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,16 +50,5 @@ mod tests {
         );
         assert_eq!(from_cmdline("console=ttyS0 keel.live"), Booted::Live);
         assert_eq!(from_cmdline("root=/dev/sda1 keel.slot=C"), Booted::Unknown);
-    }
-}
-
-impl std::fmt::Display for Booted {
-    /// `A`, `B`, `live` or `unknown`, as status output spells it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Booted::Slot(s) => write!(f, "{s}"),
-            Booted::Live => f.write_str("live"),
-            Booted::Unknown => f.write_str("unknown"),
-        }
     }
 }

@@ -21,7 +21,8 @@ use qemu_tests::{artifacts, disk, oem, Vm};
 const MEMORY_MIB: u32 = 2048;
 const BOOT: Duration = Duration::from_secs(600);
 const SETTLE: &str = "sleep 30";
-const MEM_IN_USE: &str = "awk '/^MemTotal:/{t=$2} /^MemAvailable:/{a=$2} END{print t-a}' /proc/meminfo";
+const MEM_IN_USE: &str =
+    "awk '/^MemTotal:/{t=$2} /^MemAvailable:/{a=$2} END{print t-a}' /proc/meminfo";
 const NODE_READY: &str = "keel-agent: node ready";
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -34,13 +35,19 @@ fn run(cmd: &mut Command) -> Result<()> {
 fn poweroff_initramfs(dir: &Path) -> Result<PathBuf> {
     let root = dir.join("floor-root");
     fs::create_dir_all(root.join("bin"))?;
-    fs::copy("/bin/busybox", root.join("bin/busybox")).context("copying /bin/busybox (apt-get install busybox-static)")?;
-    fs::write(root.join("init"), "#!/bin/busybox sh\n/bin/busybox echo floor: userspace reached\n/bin/busybox poweroff -f\n")?;
+    fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .context("copying /bin/busybox (apt-get install busybox-static)")?;
+    fs::write(
+        root.join("init"),
+        "#!/bin/busybox sh\n/bin/busybox echo floor: userspace reached\n/bin/busybox poweroff -f\n",
+    )?;
     fs::set_permissions(root.join("init"), fs::Permissions::from_mode(0o755))?;
     let out = dir.join("floor.cpio");
-    run(Command::new("sh")
-        .arg("-c")
-        .arg(format!("cd {} && find . | cpio -o -H newc --quiet > {}", root.display(), out.display())))?;
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd {} && find . | cpio -o -H newc --quiet > {}",
+        root.display(),
+        out.display()
+    )))?;
     Ok(out)
 }
 
@@ -69,20 +76,38 @@ fn keel_boot(disk_src: &Path, work: &Path) -> Result<KeelFigures> {
     disk::sparse_copy(disk_src, &disk, Some(8 << 30))?;
     oem::write_oem_file(&disk, "grub.cfg", b"set linux_append=\"keel.autologin\"\n")?;
     let t = Instant::now();
-    let mut vm = Vm::builder().name("bench-keel").bios().memory_mib(MEMORY_MIB).disk(&disk).start()?;
+    let mut vm = Vm::builder()
+        .name("bench-keel")
+        .bios()
+        .memory_mib(MEMORY_MIB)
+        .disk(&disk)
+        .start()?;
     vm.console().wait_for(NODE_READY, BOOT)?;
     let first_boot = t.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(3));
-    let (code, out) = vm.console().run(&format!("{SETTLE}; {MEM_IN_USE}"), Duration::from_secs(120))?;
+    let (code, out) = vm
+        .console()
+        .run(&format!("{SETTLE}; {MEM_IN_USE}"), Duration::from_secs(120))?;
     ensure!(code == 0, "reading meminfo failed: {out}");
-    let mem_kib = out.trim().lines().last().unwrap_or("").trim().parse().context("parsing MemTotal-MemAvailable")?;
+    let mem_kib = out
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .context("parsing MemTotal-MemAvailable")?;
     vm.console().run("sync", Duration::from_secs(60))?;
     vm.power_cut()?;
     let t = Instant::now();
     vm.start_again()?;
     vm.console().wait_for(NODE_READY, BOOT)?;
     let later_boot = t.elapsed().as_secs_f64();
-    Ok(KeelFigures { first_boot, later_boot, mem_kib })
+    Ok(KeelFigures {
+        first_boot,
+        later_boot,
+        mem_kib,
+    })
 }
 
 /// Stock Debian bookworm, minimal: systemd + docker.io and Debian's own initramfs, on one ext4
@@ -94,7 +119,11 @@ fn stock_debian_mem(cache: &Path, work: &Path) -> Result<u64> {
     if !tarball.exists() {
         let partial = cache.join("bench-debian-stock.partial.tar");
         run(Command::new("mmdebstrap")
-            .args(["--variant=minbase", "--quiet", "--include=linux-image-amd64,systemd,systemd-sysv,udev,docker.io"])
+            .args([
+                "--variant=minbase",
+                "--quiet",
+                "--include=linux-image-amd64,systemd,systemd-sysv,udev,docker.io",
+            ])
             .arg("bookworm")
             .arg(&partial)
             .arg("http://deb.debian.org/debian"))?;
@@ -102,29 +131,48 @@ fn stock_debian_mem(cache: &Path, work: &Path) -> Result<u64> {
     }
     let tree = work.join("stock");
     fs::create_dir_all(&tree)?;
-    run(Command::new("tar").arg("-xpf").arg(&tarball).arg("--numeric-owner").arg("-C").arg(&tree))?;
+    run(Command::new("tar")
+        .arg("-xpf")
+        .arg(&tarball)
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(&tree))?;
     let unit = "[Unit]\nAfter=docker.service multi-user.target\nWants=docker.service\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'sleep 30; echo BENCH-MEM $(awk \"/^MemTotal:/{t=\\$2} /^MemAvailable:/{a=\\$2} END{print t-a}\" /proc/meminfo) > /dev/ttyS0'\n[Install]\nWantedBy=multi-user.target\n";
     fs::write(tree.join("etc/systemd/system/bench-mem.service"), unit)?;
-    std::os::unix::fs::symlink("/etc/systemd/system/bench-mem.service", tree.join("etc/systemd/system/multi-user.target.wants/bench-mem.service"))?;
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/bench-mem.service",
+        tree.join("etc/systemd/system/multi-user.target.wants/bench-mem.service"),
+    )?;
     fs::write(tree.join("etc/fstab"), "/dev/vda / ext4 rw 0 1\n")?;
     let boot = tree.join("boot");
     let find = |prefix: &str| -> Result<PathBuf> {
         fs::read_dir(&boot)?
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
             .with_context(|| format!("no {prefix}* in the stock tree"))
     };
     let kernel = find("vmlinuz-")?;
     let initrd = find("initrd.img-")?;
     let image = work.join("stock.img");
-    run(Command::new("mkfs.ext4").args(["-q", "-F", "-d"]).arg(&tree).arg(&image).arg("3G"))?;
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&tree)
+        .arg(&image)
+        .arg("3G"))?;
     let mut vm = Vm::builder()
         .name("bench-stock")
         .bios()
         .memory_mib(MEMORY_MIB)
         .disk(&image)
-        .direct_kernel(&kernel, &initrd, "root=/dev/vda rw console=ttyS0,115200n8 panic=10")
+        .direct_kernel(
+            &kernel,
+            &initrd,
+            "root=/dev/vda rw console=ttyS0,115200n8 panic=10",
+        )
         .start()?;
     let m = vm.console().wait_for(r"BENCH-MEM (\d+)", BOOT)?;
     Ok(m.group(1).unwrap_or("0").parse()?)
@@ -136,14 +184,21 @@ fn mib(bytes: u64) -> String {
 
 fn main() -> Result<()> {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .try_init();
     let build = artifacts::build_dir();
     let disk_img = artifacts::disk_image()?;
     let pxe = artifacts::pxe_dir()?;
-    let sizes = fs::read_to_string(build.join("sizes.txt")).context("reading build/sizes.txt (run ./keel build)")?;
+    let sizes = fs::read_to_string(build.join("sizes.txt"))
+        .context("reading build/sizes.txt (run ./keel build)")?;
     let work = tempfile::tempdir()?;
-    let accel = if std::env::var("KEEL_KVM").as_deref() == Ok("1") { "KVM" } else { "TCG" };
+    let accel = if std::env::var("KEEL_KVM").as_deref() == Ok("1") {
+        "KVM"
+    } else {
+        "TCG"
+    };
 
     eprintln!("measuring the kernel floor ...");
     let floor = kernel_floor(&pxe.join("vmlinuz"), work.path())?;
@@ -156,16 +211,37 @@ fn main() -> Result<()> {
     }
 
     let mut out = String::new();
-    out.push_str(&format!("Keel benchmarks (QEMU {accel}, 1 vCPU, {MEMORY_MIB} MiB, BIOS/SeaBIOS)\n\n"));
+    out.push_str(&format!(
+        "Keel benchmarks (QEMU {accel}, 1 vCPU, {MEMORY_MIB} MiB, BIOS/SeaBIOS)\n\n"
+    ));
     out.push_str("## Sizes\n");
     out.push_str(&sizes);
     out.push_str("\n## Boot: power-on to \"node ready\"\n");
-    out.push_str(&format!("kernel floor (same kernel, initramfs that powers off)  {floor:6.1} s\n"));
-    out.push_str(&format!("Keel first boot (ROOT created and grown)              {:6.1} s  ({:.1}x floor)\n", keel.first_boot, keel.first_boot / floor));
-    out.push_str(&format!("Keel later boot                                       {:6.1} s  ({:.1}x floor)\n", keel.later_boot, keel.later_boot / floor));
-    out.push_str("\n## Idle memory in use (MemTotal - MemAvailable, 30 s after the engine is up)\n");
-    out.push_str(&format!("stock Debian bookworm minimal + docker.io  {}\n", mib(stock * 1024)));
-    out.push_str(&format!("Keel                                      {}  ({:.2}x stock)\n", mib(keel.mem_kib * 1024), keel.mem_kib as f64 / stock as f64));
+    out.push_str(&format!(
+        "kernel floor (same kernel, initramfs that powers off)  {floor:6.1} s\n"
+    ));
+    out.push_str(&format!(
+        "Keel first boot (ROOT created and grown)              {:6.1} s  ({:.1}x floor)\n",
+        keel.first_boot,
+        keel.first_boot / floor
+    ));
+    out.push_str(&format!(
+        "Keel later boot                                       {:6.1} s  ({:.1}x floor)\n",
+        keel.later_boot,
+        keel.later_boot / floor
+    ));
+    out.push_str(
+        "\n## Idle memory in use (MemTotal - MemAvailable, 30 s after the engine is up)\n",
+    );
+    out.push_str(&format!(
+        "stock Debian bookworm minimal + docker.io  {}\n",
+        mib(stock * 1024)
+    ));
+    out.push_str(&format!(
+        "Keel                                      {}  ({:.2}x stock)\n",
+        mib(keel.mem_kib * 1024),
+        keel.mem_kib as f64 / stock as f64
+    ));
     print!("{out}");
     fs::write(build.join("bench.txt"), &out)?;
     Ok(())
