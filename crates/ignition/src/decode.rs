@@ -188,7 +188,7 @@ pub fn match_key(key: &str, fields: &[Field], at: &JsonPath, cx: &mut Cx) -> Opt
 
 /// Declares a raw spec struct (all fields optional or lists) and its [`Decode`] impl.
 ///
-/// ```ignore
+/// ```text
 /// raw_struct! {
 ///     /// A file.
 ///     pub struct File {
