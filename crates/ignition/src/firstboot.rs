@@ -64,9 +64,21 @@ pub enum Source {
 }
 
 impl Source {
-    /// Whether fetching needs the network (http or https).
+    /// Whether applying the config may need the network: the config itself comes over
+    /// http(s), or it names an http(s) URL anywhere (file contents, merged configs). Erring
+    /// towards yes only costs a DHCP exchange on the first boot.
     pub fn needs_network(&self) -> bool {
-        matches!(self, Source::Url(u) if u.starts_with("http://") || u.starts_with("https://"))
+        let mentions_http = |t: &str| {
+            t.contains("http://")
+                || t.contains("https://")
+                || t.contains("http%3A")
+                || t.contains("https%3A")
+        };
+        match self {
+            Source::Url(u) => mentions_http(u),
+            Source::Oem(p) => fs::read_to_string(p).is_ok_and(|t| mentions_http(&t)),
+            Source::None => false,
+        }
     }
 }
 
@@ -418,6 +430,18 @@ mod tests {
         };
         assert_eq!(source, Source::Oem(e.dir.path().join("oem/config.ign")));
         assert!(!source.needs_network());
+    }
+
+    #[test]
+    fn an_oem_config_that_fetches_over_http_needs_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_http = dir.path().join("http.ign");
+        fs::write(&with_http, r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","contents":{"source":"http://10.0.2.2:8080/x"}}]}}"#).unwrap();
+        let local = dir.path().join("local.ign");
+        fs::write(&local, r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","contents":{"source":"data:,x"}}]}}"#).unwrap();
+        assert!(Source::Oem(with_http).needs_network());
+        assert!(!Source::Oem(local).needs_network());
+        assert!(!Source::None.needs_network());
 
         let e = env("ignition.firstboot", false);
         let Decision::Run { source, .. } = decide(&e.paths).unwrap() else {
