@@ -25,7 +25,6 @@ const SKELETON: &[(&str, u32)] = &[
     ("srv", 0o755),
     ("sys", 0o555),
     ("tmp", 0o1777),
-    ("usr", 0o755),
 ];
 
 /// merged-/usr links at the top of ROOT.

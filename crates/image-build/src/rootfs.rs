@@ -24,6 +24,7 @@ pub const PACKAGES: &[&str] = &[
     "etcd-client",
     "e2fsprogs",
     "fdisk",
+    "apparmor",
     "ca-certificates",
 ];
 
