@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use qemu_tests::{artifacts, disk, oem, Vm, VmBuilder};
+use qemu_tests::{artifacts, disk, oem, Deadline, Ssh, Vm, VmBuilder};
 
 /// The agent's console line when the node is up.
 pub const NODE_READY: &str = r"keel-agent: node ready: (.*) on slot (\S+), engine docker (\S+)";
@@ -93,4 +93,57 @@ pub fn agent_status(vm: &mut Vm) -> Result<serde_json::Value> {
     let start = out.find('{').context("no JSON in agent status output")?;
     let end = out.rfind('}').context("no JSON in agent status output")?;
     Ok(serde_json::from_str(&out[start..=end])?)
+}
+
+/// build/release (what image-build publishes, what `coreos-install -b` fetches from) and the
+/// version its current/version.txt names.
+pub fn release() -> Result<(PathBuf, String)> {
+    let dir = artifacts::build_dir().join("release");
+    let txt = dir.join("current/version.txt");
+    let text = std::fs::read_to_string(&txt).with_context(|| {
+        format!(
+            "{} not found: run `{}` first",
+            txt.display(),
+            artifacts::BUILD_COMMAND
+        )
+    })?;
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("KEEL_VERSION="))
+        .context("version.txt names no KEEL_VERSION")?
+        .trim()
+        .to_string();
+    ensure!(
+        dir.join(&version)
+            .join("keel_production_image.bin.gz.sig")
+            .is_file(),
+        "release {version} has no signature"
+    );
+    Ok((dir, version))
+}
+
+/// The MAC address the harness gave NIC `nic` (0 = user networking), read from QEMU's command
+/// line (`-device virtio-net-pci,...,id=nicN,mac=...`).
+pub fn nic_mac(vm: &Vm, nic: usize) -> Result<String> {
+    let line = vm.command_line();
+    let re = regex::Regex::new(&format!(r"\bid=nic{nic},mac=([0-9a-f:]{{17}})"))?;
+    let mac = re
+        .captures(&line)
+        .and_then(|c| c.get(1))
+        .with_context(|| format!("no MAC for nic{nic} in the QEMU command line: {line}"))?;
+    Ok(mac.as_str().to_string())
+}
+
+/// Run `cmd` over SSH and require exit status 0; returns stdout, trimmed. The error shows the
+/// status, stdout and stderr.
+pub fn ssh_ok(ssh: &Ssh, cmd: &str, deadline: impl Into<Deadline>) -> Result<String> {
+    let out = ssh.run(cmd, deadline)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "`{cmd}` over ssh: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout.trim().to_string())
 }
