@@ -403,6 +403,32 @@ fn seed_node_installed_from_pxe_serves_a_container_on_its_configured_bridge() ->
     vm.boot_from_disk_next()?;
     vm.console().send_line("systemctl reboot")?;
     let boot_log = wait_installed_ready(&mut vm)?;
+    check_seed_node(
+        &mut vm,
+        &key,
+        &nic1_mac,
+        &image,
+        &server,
+        &tarball_url,
+        &boot_log,
+    )?;
+    info!(took = ?started.elapsed(), "seed lab: done");
+    Ok(())
+}
+
+/// Everything the seed-lab config promised, checked on the installed node: Ignition fetched the
+/// container tarball, then over SSH as core: groups, hostname, the /etc file, the static address
+/// on NIC 1, the bridge from the dockerd drop-in, and a container serving a page on its
+/// published port.
+fn check_seed_node(
+    vm: &mut Vm,
+    key: &SshKey,
+    nic1_mac: &str,
+    image: &DockerArchive,
+    server: &Server,
+    tarball_url: &str,
+    boot_log: &str,
+) -> Result<()> {
     let fetched: Vec<_> = server
         .requests()
         .into_iter()
@@ -414,7 +440,7 @@ fn seed_node_installed_from_pxe_serves_a_container_on_its_configured_bridge() ->
     );
 
     // Everything else as the user core, over SSH with the key from the config.
-    let ssh = vm.ssh("core", &key)?;
+    let ssh = vm.ssh("core", key)?;
     let run = |cmd: &str| ssh_ok(&ssh, cmd, CMD);
     let who = run("id -un; id -nG")?;
     ensure!(
@@ -437,7 +463,7 @@ fn seed_node_installed_from_pxe_serves_a_container_on_its_configured_bridge() ->
 
     // NIC 1 has its static address (networkd may still be at it right after node ready).
     let links = run("ip -o link")?;
-    let nic1 = ifname_with_mac(&links, &nic1_mac)
+    let nic1 = ifname_with_mac(&links, nic1_mac)
         .with_context(|| format!("NIC 1 ({nic1_mac}) not in `ip -o link`:\n{links}"))?;
     let addrs = run(&format!(
         "for i in $(seq 60); do ip -4 -o addr show dev {nic1} | grep -q 'inet {NIC1_ADDR} ' && break; sleep 1; done; ip -4 -o addr show"
@@ -498,8 +524,78 @@ fn seed_node_installed_from_pxe_serves_a_container_on_its_configured_bridge() ->
             .unwrap_or_else(|e| e.to_string());
         bail!("GET / on the published port {port} ({ports}):\n{response}\ncontainer:\n{logs}");
     }
-    info!(took = ?started.elapsed(), port, "seed lab: the container's page came back");
+    info!(port, "seed lab: the container's page came back");
     Ok(())
+}
+
+/// The same node, installed with no login at all: the live system installs itself from the
+/// coreos.inst.* kernel arguments, reboots into the disk, and Ignition applies the same config.
+#[test]
+fn unattended_install_from_kernel_arguments_reaches_the_same_seed_state() -> Result<()> {
+    init_logging();
+    let (release, version) = release()?;
+    let busybox = std::fs::read("/bin/busybox")
+        .context("reading the host's /bin/busybox (Debian package busybox-static)")?;
+    let image = seed_web_image(&busybox)?;
+    let served = tempfile::tempdir()?;
+    std::os::unix::fs::symlink(&release, served.path().join("release"))?;
+    std::fs::write(served.path().join(TARBALL_FILE), &image.bytes)?;
+    let server = Server::serve_dir(served.path())?;
+    let key = SshKey::generate()?;
+    // The config names NIC 1 by MAC, which the harness derives from the VM: build the VM
+    // settings first, then write the config before QEMU starts fetching anything.
+    let tarball_url = server.guest_url(TARBALL_FILE);
+    let args = format!(
+        "keel.live coreos.inst.install_dev=/dev/vda coreos.inst.ignition_url={} coreos.inst.base_url={} coreos.inst.version={version}",
+        server.guest_url("cfg.ign"),
+        server.guest_url("release"),
+    );
+    let mut vm = Vm::builder()
+        .name("seed-unattended")
+        .bios()
+        .pxe(artifacts::pxe_dir()?)
+        .kernel_append(args)
+        .memory_mib(3072)
+        .extra_disk(DISK)
+        .nics(2)
+        .ssh_forward()
+        .start()?;
+    let nic1_mac = nic_mac(&vm, 1)?;
+    let cfg = config(
+        key.public_key(),
+        &nic1_mac,
+        &tarball_url,
+        &hex::encode(Sha512::digest(&image.bytes)),
+    );
+    std::fs::write(served.path().join("cfg.ign"), &cfg)?;
+    // The guest reboots by itself after the install: the disk must boot then.
+    vm.boot_from_disk_next()?;
+    vm.console().wait_for(
+        &format!(
+            r"Success! Keel {} is installed on /dev/vda",
+            regex::escape(&version)
+        ),
+        BOOT + INSTALL,
+    )?;
+    let boot_log = wait_installed_ready(&mut vm)?;
+    let fetched: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/cfg.ign")
+        .collect();
+    ensure!(
+        fetched.iter().any(|r| r.status == 200),
+        "the installer fetched the config from coreos.inst.ignition_url: {fetched:?}"
+    );
+    check_seed_node(
+        &mut vm,
+        &key,
+        &nic1_mac,
+        &image,
+        &server,
+        &tarball_url,
+        &boot_log,
+    )
 }
 
 #[cfg(test)]
