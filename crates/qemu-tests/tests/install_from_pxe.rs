@@ -9,11 +9,14 @@
 //!
 //! Run: `KEEL_BUILD_DIR=... cargo test -p qemu-tests --features vm --test install_from_pxe -- --test-threads=1`
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use qemu_tests::{artifacts, Server, Vm};
+
+mod keel;
+
+use keel::{init_logging, release, sh};
 
 /// The agent's console line when the node is up.
 const NODE_READY: &str = r"keel-agent: node ready: (.*) on slot (\S+), engine docker (\S+)";
@@ -21,51 +24,9 @@ const NODE_READY: &str = r"keel-agent: node ready: (.*) on slot (\S+), engine do
 const BOOT: Duration = Duration::from_secs(600);
 /// Download, verify and write ~2.5 GiB under TCG.
 const INSTALL: Duration = Duration::from_secs(1800);
-const CMD: Duration = Duration::from_secs(60);
 /// A small, valid Ignition config (no single quotes: it is typed into a shell).
 const CONFIG: &str = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/keel-install-test","mode":420,"contents":{"source":"data:,installed-by-coreos-install"}}]}}"#;
 const DISK: u64 = 20 << 30;
-
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-/// build/release and the version its current/version.txt names.
-fn release() -> Result<(PathBuf, String)> {
-    let dir = artifacts::build_dir().join("release");
-    let txt = dir.join("current/version.txt");
-    let text = std::fs::read_to_string(&txt).with_context(|| {
-        format!(
-            "{} not found: run `{}` first",
-            txt.display(),
-            artifacts::BUILD_COMMAND
-        )
-    })?;
-    let version = text
-        .lines()
-        .find_map(|l| l.strip_prefix("KEEL_VERSION="))
-        .context("version.txt names no KEEL_VERSION")?
-        .trim()
-        .to_string();
-    ensure!(
-        dir.join(&version)
-            .join("keel_production_image.bin.gz.sig")
-            .is_file(),
-        "release {version} has no signature"
-    );
-    Ok((dir, version))
-}
-
-fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
-    let (code, out) = vm.console().run(cmd, CMD)?;
-    ensure!(code == 0, "`{cmd}` exited {code}:\n{out}");
-    Ok(out)
-}
 
 /// After the reboot: the initramfs finds slot A on the installed disk, and the node comes up on it.
 fn wait_installed_node_ready(vm: &mut Vm) -> Result<()> {

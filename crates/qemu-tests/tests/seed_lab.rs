@@ -317,19 +317,48 @@ fn wait_installed_ready(vm: &mut Vm) -> Result<String> {
     Ok(m.before)
 }
 
+/// What both seed-lab tests serve and hold: the release tree and the container tarball on a
+/// loopback HTTP server, and the SSH key the config gives core.
+struct Lab {
+    version: String,
+    image: DockerArchive,
+    served: tempfile::TempDir,
+    server: Server,
+    key: SshKey,
+}
+
+impl Lab {
+    fn serve() -> Result<Lab> {
+        let (release, version) = release()?;
+        let busybox = std::fs::read("/bin/busybox")
+            .context("reading the host's /bin/busybox (Debian package busybox-static)")?;
+        let image = seed_web_image(&busybox)?;
+        let served = tempfile::tempdir()?;
+        std::os::unix::fs::symlink(&release, served.path().join("release"))?;
+        std::fs::write(served.path().join(TARBALL_FILE), &image.bytes)?;
+        let server = Server::serve_dir(served.path())?;
+        let key = SshKey::generate()?;
+        Ok(Lab {
+            version,
+            image,
+            served,
+            server,
+            key,
+        })
+    }
+}
+
 #[test]
 fn seed_node_installed_from_pxe_serves_a_container_on_its_configured_bridge() -> Result<()> {
     init_logging();
     let started = Instant::now();
-    let (release, version) = release()?;
-    let busybox = std::fs::read("/bin/busybox")
-        .context("reading the host's /bin/busybox (Debian package busybox-static)")?;
-    let image = seed_web_image(&busybox)?;
-    let served = tempfile::tempdir()?;
-    std::os::unix::fs::symlink(&release, served.path().join("release"))?;
-    std::fs::write(served.path().join(TARBALL_FILE), &image.bytes)?;
-    let server = Server::serve_dir(served.path())?;
-    let key = SshKey::generate()?;
+    let Lab {
+        version,
+        image,
+        served: _served, // kept alive: the server serves files from it
+        server,
+        key,
+    } = Lab::serve()?;
 
     let mut vm = Vm::builder()
         .name("seed-lab")
@@ -533,15 +562,13 @@ fn check_seed_node(
 #[test]
 fn unattended_install_from_kernel_arguments_reaches_the_same_seed_state() -> Result<()> {
     init_logging();
-    let (release, version) = release()?;
-    let busybox = std::fs::read("/bin/busybox")
-        .context("reading the host's /bin/busybox (Debian package busybox-static)")?;
-    let image = seed_web_image(&busybox)?;
-    let served = tempfile::tempdir()?;
-    std::os::unix::fs::symlink(&release, served.path().join("release"))?;
-    std::fs::write(served.path().join(TARBALL_FILE), &image.bytes)?;
-    let server = Server::serve_dir(served.path())?;
-    let key = SshKey::generate()?;
+    let Lab {
+        version,
+        image,
+        served,
+        server,
+        key,
+    } = Lab::serve()?;
     // The config names NIC 1 by MAC, which the harness derives from the VM: build the VM
     // settings first, then write the config before QEMU starts fetching anything.
     let tarball_url = server.guest_url(TARBALL_FILE);
