@@ -1,13 +1,20 @@
-//! Runs the built `ignition` binary on every config in `shared/ignition-examples` and checks
-//! what a user would see.
+//! Runs the built `ignition` binary on the crate's own example configs, kept in
+//! `crates/ignition/tests/fixtures` (one `.json` per case, spec 2.x and 3.x), and checks what
+//! a user would see.
 //!
-//! File names say what to expect: `*-iNN-*` configs are invalid (validate and apply fail,
-//! naming the JSON path, and nothing is written); `*-vNN-*` configs are valid (validate
-//! passes, apply writes into a temporary root, and every file, directory, link, unit,
-//! drop-in, networkd unit, user, group and SSH key the config declares is there with the
-//! right contents and mode). The expectations are read from the config's raw JSON here,
-//! independently of the library's model.
+//! [`CASES`] lists every fixture with what it must do: a config that [`Expect::Applies`]
+//! validates cleanly, and `apply` writes into a temporary root every file, directory, link,
+//! unit, drop-in, networkd unit, user, group and SSH key it declares, with the right contents
+//! and mode (read here from the config's raw JSON, not from the library's model; only
+//! `data:` URLs are decoded with the library's decoder); a config [`Expect::RefusedAt`] a JSON
+//! path fails `validate` and `apply` with an error naming that path, and nothing is written.
+//! A few tests then check single fixtures against literal values (accounts, keys, drop-in,
+//! hostname, decoded base64 contents).
+//!
+//! The list and the folder are kept in sync: a listed fixture that is missing, or a `.json`
+//! in the folder that no case uses, fails the tests.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -16,22 +23,87 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/ignition-examples")
+/// What a fixture must do when validated and applied.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// `validate` passes and `apply` writes everything the config declares.
+    Applies,
+    /// `validate` and `apply` exit 1 with an error naming this JSON path; nothing is written.
+    RefusedAt(&'static str),
 }
 
-fn examples() -> Vec<PathBuf> {
-    let dir = examples_dir();
-    let mut out: Vec<PathBuf> = fs::read_dir(&dir)
+/// One fixture file in `tests/fixtures` and what it must do.
+struct Case {
+    /// The file name inside `tests/fixtures`.
+    file: &'static str,
+    /// What validating and applying it must do.
+    expect: Expect,
+}
+
+/// Every fixture. Each file in `tests/fixtures` is listed here exactly once.
+const CASES: &[Case] = &[
+    Case {
+        file: "v2-start-service.json",
+        expect: Expect::Applies,
+    },
+    Case {
+        file: "v2-users.json",
+        expect: Expect::Applies,
+    },
+    Case {
+        file: "v2-docker-flags-dropin.json",
+        expect: Expect::Applies,
+    },
+    Case {
+        file: "v2-relative-file-path.json",
+        expect: Expect::RefusedAt("$.storage.files[1].path"),
+    },
+    Case {
+        file: "v3-hostname-overwrite.json",
+        expect: Expect::Applies,
+    },
+    Case {
+        file: "v3-users.json",
+        expect: Expect::Applies,
+    },
+    Case {
+        file: "v3-base64-contents.json",
+        expect: Expect::Applies,
+    },
+    Case {
+        file: "v3-relative-directory-path.json",
+        expect: Expect::RefusedAt("$.storage.directories[0].path"),
+    },
+];
+
+/// The folder holding the fixtures, inside this crate.
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The path of a listed fixture; panics if `file` is not in [`CASES`] or is missing.
+fn fixture(file: &str) -> PathBuf {
+    assert!(
+        CASES.iter().any(|c| c.file == file),
+        "fixture {file} is not listed in CASES"
+    );
+    let path = fixtures_dir().join(file);
+    assert!(path.is_file(), "fixture missing: {}", path.display());
+    path
+}
+
+/// The names of the `.json` files in the fixtures folder.
+fn json_files_in_fixtures_dir() -> BTreeSet<String> {
+    let dir = fixtures_dir();
+    fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no examples in {}", dir.display());
-    out
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
+/// Runs the built `ignition` binary.
 fn ignition(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ignition"))
         .args(args)
@@ -39,28 +111,18 @@ fn ignition(args: &[&str]) -> Output {
         .expect("running ignition")
 }
 
+/// Applies `config` into `root`.
+fn apply(root: &Path, config: &Path) -> Output {
+    ignition(&[
+        "apply",
+        "--root",
+        root.to_str().unwrap(),
+        config.to_str().unwrap(),
+    ])
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `-iNN-` invalid, `-vNN-` valid.
-fn expect_valid(path: &Path) -> bool {
-    let name = path.file_name().unwrap().to_string_lossy();
-    let tag = name.split('-').nth(1).unwrap_or("");
-    match tag.chars().next() {
-        Some('v') => true,
-        Some('i') => false,
-        _ => panic!("example {name} has no -vNN- or -iNN- tag"),
-    }
-}
-
-/// The JSON paths the invalid examples we know about must name.
-fn known_error_path(name: &str) -> Option<&'static str> {
-    match name {
-        "s2-i01-relative-path.json" => Some("$.storage.files[0].path"),
-        "s3-i07-relative-path.json" => Some("$.storage.directories[0].path"),
-        _ => None,
-    }
 }
 
 fn is_root() -> bool {
@@ -99,9 +161,12 @@ fn mode_of(p: &Path) -> u32 {
 }
 
 /// Decodes a `data:` source as the spec says (percent-encoded or base64), then gunzips.
+/// `None` when the contents have no source; panics on a source this test cannot decode (the
+/// fixtures use `data:` URLs only), so no file's contents go unchecked.
 fn expected_bytes(contents: &Value) -> Option<Vec<u8>> {
     let src = s(contents, "source")?;
-    let raw = ignition::resource::decode_data_url(src).ok()?;
+    let raw = ignition::resource::decode_data_url(src)
+        .unwrap_or_else(|e| panic!("fixture source {src:?} is not a decodable data URL: {e}"));
     if s(contents, "compression") == Some("gzip") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -285,105 +350,130 @@ fn check_applied(cfg: &Value, root: &Path, name: &str) {
     }
 }
 
+/// `validate` passes without errors, `apply` succeeds and writes what the config declares.
+fn check_applies(path: &Path, name: &str) {
+    let file = path.to_str().unwrap();
+    let validate = ignition(&["validate", file]);
+    assert!(
+        validate.status.success(),
+        "{name}: validate failed:\n{}",
+        stderr(&validate)
+    );
+    assert!(
+        !stderr(&validate).contains("error:"),
+        "{name}: {}",
+        stderr(&validate)
+    );
+    let root = tempfile::tempdir().unwrap();
+    let out = apply(root.path(), path);
+    assert!(
+        out.status.success(),
+        "{name}: apply failed:\n{}",
+        stderr(&out)
+    );
+    let cfg: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    check_applied(&cfg, root.path(), name);
+}
+
+/// `validate` and `apply` exit 1 with an error naming `json_path`, and nothing is written.
+fn check_refused(path: &Path, name: &str, json_path: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let validate = ignition(&["validate", path.to_str().unwrap()]);
+    let applied = apply(root.path(), path);
+    for (what, out) in [("validate", &validate), ("apply", &applied)] {
+        assert_eq!(out.status.code(), Some(1), "{name}: {what} must fail");
+        let err = stderr(out);
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("error: {json_path}: "))),
+            "{name}: {what} must name {json_path}:\n{err}"
+        );
+    }
+    assert_eq!(
+        fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "{name}: nothing may be applied"
+    );
+}
+
 #[test]
-fn every_example_behaves_as_its_name_says() {
-    for path in examples() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let file = path.to_str().unwrap();
-        let validate = ignition(&["validate", file]);
-        let root = tempfile::tempdir().unwrap();
-        let apply = ignition(&["apply", "--root", root.path().to_str().unwrap(), file]);
-        if expect_valid(&path) {
-            assert!(
-                validate.status.success(),
-                "{name}: validate failed:\n{}",
-                stderr(&validate)
-            );
-            assert!(
-                !stderr(&validate).contains("error:"),
-                "{name}: {}",
-                stderr(&validate)
-            );
-            assert!(
-                apply.status.success(),
-                "{name}: apply failed:\n{}",
-                stderr(&apply)
-            );
-            let cfg: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-            check_applied(&cfg, root.path(), &name);
-        } else {
-            for (what, out) in [("validate", &validate), ("apply", &apply)] {
-                assert_eq!(out.status.code(), Some(1), "{name}: {what} must fail");
-                let err = stderr(out);
-                let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: $")).collect();
-                assert!(
-                    !lines.is_empty(),
-                    "{name}: {what} names a JSON path:\n{err}"
-                );
-                if let Some(p) = known_error_path(&name) {
-                    assert!(
-                        lines
-                            .iter()
-                            .any(|l| l.starts_with(&format!("error: {p}: "))),
-                        "{name}: {what} must name {p}:\n{err}"
-                    );
-                }
-            }
-            assert_eq!(
-                fs::read_dir(root.path()).unwrap().count(),
-                0,
-                "{name}: nothing may be applied"
-            );
+fn every_fixture_behaves_as_its_case_says() {
+    for case in CASES {
+        let path = fixture(case.file);
+        match case.expect {
+            Expect::Applies => check_applies(&path, case.file),
+            Expect::RefusedAt(json_path) => check_refused(&path, case.file, json_path),
         }
     }
 }
 
 #[test]
-fn users_example_creates_accounts_like_useradd() {
-    for name in ["s2-v06-examples-users.json", "s3-v05-examples-users.json"] {
-        let path = examples_dir().join(name);
-        if !path.exists() {
-            continue;
-        }
+fn fixtures_folder_and_case_list_agree() {
+    let listed: Vec<&str> = CASES.iter().map(|c| c.file).collect();
+    let unique: BTreeSet<&str> = listed.iter().copied().collect();
+    assert_eq!(unique.len(), listed.len(), "a fixture is listed twice");
+    let on_disk = json_files_in_fixtures_dir();
+    let unused: Vec<&String> = on_disk
+        .iter()
+        .filter(|f| !unique.contains(f.as_str()))
+        .collect();
+    let missing: Vec<&&str> = unique.iter().filter(|f| !on_disk.contains(**f)).collect();
+    assert!(
+        unused.is_empty() && missing.is_empty(),
+        "in {}: fixtures no case uses: {unused:?}; cases whose fixture is missing: {missing:?}",
+        fixtures_dir().display()
+    );
+}
+
+#[test]
+fn users_fixtures_create_accounts_like_useradd() {
+    for name in ["v2-users.json", "v3-users.json"] {
         let root = tempfile::tempdir().unwrap();
-        let out = ignition(&[
-            "apply",
-            "--root",
-            root.path().to_str().unwrap(),
-            path.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = apply(root.path(), &fixture(name));
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
         let passwd = fs::read_to_string(root.path().join("etc/passwd")).unwrap();
         assert!(
-            passwd.contains("jenkins:x:1000:1000::/home/jenkins:/bin/bash\n"),
-            "{passwd}"
+            passwd.contains("builder:x:1000:1000::/home/builder:/bin/bash\n"),
+            "{name}: the explicit uid 1000 is kept for builder:\n{passwd}"
         );
         assert!(
-            passwd.contains("systemUser:x:1001:1001::/home/systemUser:/bin/bash\n"),
-            "the explicit uid 1000 is kept for jenkins:\n{passwd}"
+            passwd.contains("opsadmin:x:1001:1001::/home/opsadmin:/bin/bash\n"),
+            "{name}: opsadmin, listed first without a uid, gets the next free one:\n{passwd}"
         );
         let group = fs::read_to_string(root.path().join("etc/group")).unwrap();
-        assert!(group.contains("jenkins:x:1000:\n") && group.contains("systemUser:x:1001:\n"));
+        assert!(
+            group.contains("builder:x:1000:\n") && group.contains("opsadmin:x:1001:\n"),
+            "{name}: each user gets a private group with its uid as gid:\n{group}"
+        );
         let shadow = fs::read_to_string(root.path().join("etc/shadow")).unwrap();
-        assert!(shadow.contains("systemUser:$superSecretPasswordHash.:"));
-        assert!(shadow.contains("jenkins:*:"), "no hash: locked");
+        assert!(
+            shadow.contains("opsadmin:$6$keeltest$NotARealHashOnlyAFixture:"),
+            "{name}: the hash is kept:\n{shadow}"
+        );
+        assert!(
+            shadow.contains("builder:*:"),
+            "{name}: no hash: locked:\n{shadow}"
+        );
         let frag = root
             .path()
-            .join("home/systemUser/.ssh/authorized_keys.d/ignition");
+            .join("home/opsadmin/.ssh/authorized_keys.d/ignition");
         assert_eq!(
             fs::read_to_string(frag).unwrap(),
-            "ssh-rsa veryLongRSAPublicKey\n"
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeelFixtureKeyOneNotARealKey keel-test\n\
+             ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeelFixtureKeyTwoNotARealKey keel-test\n",
+            "{name}: both keys, in order"
         );
-        assert_eq!(mode_of(&root.path().join("home/jenkins")), 0o700);
+        assert_eq!(
+            mode_of(&root.path().join("home/builder")),
+            0o700,
+            "{name}: home of builder"
+        );
     }
 }
 
 #[test]
-fn ct_docker_dropin_is_written_and_enabled_by_preset() {
-    let path = examples_dir().join("s2-v16-ct-docker-flags.json");
-    if !path.exists() {
-        return;
-    }
+fn docker_flags_dropin_is_written_and_enabled_by_preset() {
+    let path = fixture("v2-docker-flags-dropin.json");
     let root = tempfile::tempdir().unwrap();
     // A vendor docker.service, as the OS image ships it.
     let vendor = root.path().join("usr/lib/systemd/system");
@@ -393,20 +483,15 @@ fn ct_docker_dropin_is_written_and_enabled_by_preset() {
         "[Service]\nExecStart=/usr/bin/dockerd $DOCKER_OPTS\n\n[Install]\nWantedBy=multi-user.target\n",
     )
     .unwrap();
-    let out = ignition(&[
-        "apply",
-        "--root",
-        root.path().to_str().unwrap(),
-        path.to_str().unwrap(),
-    ]);
+    let out = apply(root.path(), &path);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         fs::read_to_string(
             root.path()
-                .join("etc/systemd/system/docker.service.d/20-clct-docker.conf")
+                .join("etc/systemd/system/docker.service.d/30-keel-dockerd.conf")
         )
         .unwrap(),
-        "[Service]\nEnvironment=\"DOCKER_OPTS=--debug\""
+        "[Service]\nEnvironment=\"DOCKER_OPTS=--log-level=warn --live-restore\""
     );
     assert_eq!(
         fs::read_link(
@@ -424,39 +509,40 @@ fn ct_docker_dropin_is_written_and_enabled_by_preset() {
 }
 
 #[test]
+fn base64_fixture_writes_the_decoded_bytes_with_the_default_mode() {
+    let root = tempfile::tempdir().unwrap();
+    let out = apply(root.path(), &fixture("v3-base64-contents.json"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = root.path().join("opt/keel/notes.txt");
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        "written by the keel base64 fixture\n"
+    );
+    assert_eq!(mode_of(&file), 0o644);
+}
+
+#[test]
 fn v3_hostname_overwrite_replaces_an_existing_file_and_default_refuses() {
-    let path = examples_dir().join("s3-v04-examples-hostname-overwrite.json");
-    if !path.exists() {
-        return;
-    }
+    let path = fixture("v3-hostname-overwrite.json");
     let root = tempfile::tempdir().unwrap();
     fs::create_dir(root.path().join("etc")).unwrap();
     fs::write(root.path().join("etc/hostname"), "localhost\n").unwrap();
-    let out = ignition(&[
-        "apply",
-        "--root",
-        root.path().to_str().unwrap(),
-        path.to_str().unwrap(),
-    ]);
+    let out = apply(root.path(), &path);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         fs::read_to_string(root.path().join("etc/hostname")).unwrap(),
-        "core1"
+        "keel-fixture-node"
     );
 
     // Without overwrite, spec 3.x refuses to replace it (as Ignition does).
-    let cfg = root.path().join("no-overwrite.json");
+    let scratch = tempfile::tempdir().unwrap();
+    let cfg = scratch.path().join("no-overwrite.json");
     fs::write(
         &cfg,
-        r#"{"ignition":{"version":"3.0.0"},"storage":{"files":[{"path":"/etc/hostname","contents":{"source":"data:,core2"}}]}}"#,
+        r#"{"ignition":{"version":"3.0.0"},"storage":{"files":[{"path":"/etc/hostname","contents":{"source":"data:,keel-other-node"}}]}}"#,
     )
     .unwrap();
-    let out = ignition(&[
-        "apply",
-        "--root",
-        root.path().to_str().unwrap(),
-        cfg.to_str().unwrap(),
-    ]);
+    let out = apply(root.path(), &cfg);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("overwrite is false"),
@@ -465,6 +551,6 @@ fn v3_hostname_overwrite_replaces_an_existing_file_and_default_refuses() {
     );
     assert_eq!(
         fs::read_to_string(root.path().join("etc/hostname")).unwrap(),
-        "core1"
+        "keel-fixture-node"
     );
 }
