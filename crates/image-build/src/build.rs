@@ -27,8 +27,10 @@ pub struct Options {
     pub rootfs: RootfsSpec,
     /// Partition sizes.
     pub sizes: Sizes,
-    /// Release signing key (PEM); `None` signs with the TEST key.
+    /// Release signing key (PEM); required (see `release::signing_key`).
     pub signing_key: Option<PathBuf>,
+    /// The channel the release is signed for.
+    pub channel: String,
 }
 
 /// Sizes of what was built, in bytes.
@@ -97,9 +99,17 @@ fn size(p: &Path) -> u64 {
 
 /// Build `disk.img` and `pxe/` under `opts.out`.
 pub fn build(opts: &Options) -> Result<Report> {
+    // Check the signing key first: a missing or refused --signing-key fails now, not after the
+    // whole build.
+    let key = release::signing_key(opts.signing_key.as_deref(), ::release::TRUST)?;
+    for (what, name) in [("version", &opts.version), ("channel", &opts.channel)] {
+        anyhow::ensure!(
+            ::release::layout::valid_version(name),
+            "{what} {name:?} is not a plain name (letters, digits, . - _ +): it names a directory \
+             of the release and is signed"
+        );
+    }
     tools::check(tools::REQUIRED)?;
-    // Read the signing key first: a bad --signing-key fails now, not after the whole build.
-    let key = release::signing_key(opts.signing_key.as_deref())?;
     let work = opts.out.join("work");
     let tree = work.join("tree");
     fs::create_dir_all(&work)?;
@@ -195,7 +205,13 @@ pub fn build(opts: &Options) -> Result<Report> {
         pxe::write(&opts.out.join("pxe"), &vmlinuz, &initrd, &usr_image)
     })?;
     let published = step("release image (gzip, SHA-256, signature)", || {
-        release::publish(&disk_img, &opts.out.join("release"), &opts.version, &key)
+        release::publish(
+            &disk_img,
+            &opts.out.join("release"),
+            &opts.version,
+            &opts.channel,
+            &key,
+        )
     })?;
     tracing::info!(image = %published.image.display(), sha256 = %published.sha256, key = %published.key_id, test_key = published.test_key, "release published");
 

@@ -32,9 +32,15 @@ struct Cli {
     #[arg(long, default_value_t = 1024)]
     usr_mib: u64,
     /// Ed25519 secret key (PEM, `openssl genpkey -algorithm ed25519`) that signs the release
-    /// image in OUT/release/; without it the public TEST key signs (development only).
+    /// image in OUT/release/ (required). Keel's public TEST key
+    /// (crates/release/keys/test-key.pem) is accepted only by a test build (`--features
+    /// test-keys`); a production build accepts only the key it trusts (KEEL_TRUSTED_KEY).
     #[arg(long, value_name = "FILE")]
     signing_key: Option<PathBuf>,
+    /// Channel the release is signed for; `coreos-install -C CHANNEL` (default stable) refuses
+    /// an image signed for another one.
+    #[arg(long, default_value = release::layout::DEFAULT_CHANNEL)]
+    channel: String,
 }
 
 fn main() -> Result<()> {
@@ -45,6 +51,10 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    match release::TRUST {
+        release::TrustMode::Test => tracing::warn!("{}", release::TRUST),
+        _ => tracing::info!("{}", release::TRUST),
+    }
     let opts = Options {
         cache: cli.cache.clone().unwrap_or_else(|| cli.out.join("cache")),
         out: cli.out,
@@ -59,6 +69,7 @@ fn main() -> Result<()> {
             ..Sizes::default()
         },
         signing_key: cli.signing_key,
+        channel: cli.channel,
     };
     let report = build(&opts)?;
     println!("{report}");

@@ -10,8 +10,9 @@ use clap::Parser;
 use release::layout;
 
 /// Install Keel to a disk: fetch the signed release image for VERSION and CHANNEL from BASEURL
-/// (or take a local file), verify its digest and signature while streaming it onto DEVICE, write
-/// the partition table last, and put the Ignition config on the OEM partition.
+/// (or take a local file), check that its signature names that release, verify the image against
+/// it while streaming it onto DEVICE, write the partition table last, and put the Ignition
+/// config on the OEM partition.
 #[derive(Parser, Debug, Clone, PartialEq, Eq, Default)]
 #[command(
     name = "coreos-install",
@@ -46,8 +47,8 @@ pub struct InstallArgs {
     /// Release channel (default stable); alone it implies -V current.
     #[arg(short = 'C', value_name = "CHANNEL")]
     pub channel: Option<String>,
-    /// Install this local image (gzip or raw) instead of downloading; verified when IMAGE.sig
-    /// (and IMAGE.sha256) sit beside it.
+    /// Install this local image (gzip or raw) instead of downloading; its signature IMAGE.sig
+    /// must sit beside it (or give --insecure).
     #[arg(short = 'f', value_name = "IMAGE", conflicts_with_all = ["base_url", "image_url"])]
     pub image_file: Option<PathBuf>,
     /// Download the image from this URL (signature at URL.sig, digest at URL.sha256).
@@ -58,9 +59,15 @@ pub struct InstallArgs {
         conflicts_with = "base_url"
     )]
     pub image_url: Option<String>,
-    /// Trust this Ed25519 public key (PEM) instead of the built-in one.
+    /// Trust this Ed25519 public key (PEM) instead of the compiled-in one (required when the
+    /// installer was built without one). Keel's public TEST key is refused unless this is a
+    /// test build.
     #[arg(short = 'k', value_name = "KEYFILE")]
     pub key_file: Option<PathBuf>,
+    /// Install even if the image has no valid signature (none, unreadable, malformed, not by the
+    /// trusted key, or not for the release asked for); prints a warning. Development only.
+    #[arg(long)]
+    pub insecure: bool,
     /// Dry run: check the device and the release, print what would happen, write nothing.
     #[arg(short = 'y')]
     pub dry_run: bool,
@@ -154,6 +161,12 @@ pub struct Plan {
     pub ignition: Option<IgnitionSource>,
     /// `-k`.
     pub key_file: Option<PathBuf>,
+    /// `--insecure`: an image without a valid signature is installed (with a warning), not
+    /// refused.
+    pub insecure: bool,
+    /// The channel the image must be signed for: the release's channel (given or the default)
+    /// when installing from a release server, else only a channel given with -C.
+    pub channel: Option<String>,
     /// `-y`.
     pub dry_run: bool,
     /// Download retries.
@@ -193,6 +206,7 @@ pub fn plan(args: &InstallArgs, running_version: Option<&str>) -> Result<Plan> {
     if channel.is_some() && version.is_none() {
         version = Some(layout::CURRENT.to_string());
     }
+    let explicit_channel = channel.clone();
     let channel = channel.unwrap_or_else(|| layout::DEFAULT_CHANNEL.to_string());
     ensure!(
         layout::valid_version(&channel),
@@ -232,8 +246,12 @@ pub fn plan(args: &InstallArgs, running_version: Option<&str>) -> Result<Plan> {
         Source::Release {
             base: base.trim_end_matches('/').to_string(),
             version,
-            channel,
+            channel: channel.clone(),
         }
+    };
+    let channel = match source {
+        Source::Release { .. } => Some(channel),
+        Source::Url(_) | Source::File(_) => explicit_channel,
     };
     Ok(Plan {
         device,
@@ -241,6 +259,8 @@ pub fn plan(args: &InstallArgs, running_version: Option<&str>) -> Result<Plan> {
         version_label: version.filter(|v| v != layout::CURRENT),
         ignition,
         key_file: args.key_file.clone(),
+        insecure: args.insecure,
+        channel,
         dry_run: args.dry_run,
         retries: args.fetch_retries,
     })
@@ -360,6 +380,12 @@ mod tests {
         let p = plan(&args, None).unwrap();
         assert_eq!(p.ignition, Some(IgnitionSource::File("/tmp/c.ign".into())));
         assert_eq!(p.key_file, Some(PathBuf::from("/k.pem")));
+        assert!(!p.insecure);
+        assert!(
+            plan(&parse("-d x --insecure").unwrap(), None)
+                .unwrap()
+                .insecure
+        );
         assert!(p.dry_run);
         assert_eq!(p.retries, Retries::Infinite);
         let p = plan(&parse("-d /dev/sda -I https://h/c.ign").unwrap(), None).unwrap();
@@ -389,6 +415,22 @@ mod tests {
             "-d x --kernel-args /proc/cmdline",
         ] {
             assert!(parse(argv).is_err(), "{argv:?} parsed");
+        }
+    }
+
+    #[test]
+    fn the_channel_to_check_is_the_release_channel_or_an_explicit_one() {
+        for (argv, want) in [
+            ("-d x", Some("stable")),
+            ("-d x -b http://h -V 1", Some("stable")),
+            ("-d x -C beta", Some("beta")),
+            ("-d x -V edge", Some("edge")),
+            ("-d x -f /i.gz", None),
+            ("-d x -f /i.gz -C alpha", Some("alpha")),
+            ("-d x -u http://h/i.gz", None),
+        ] {
+            let p = plan(&parse(argv).unwrap(), None).unwrap();
+            assert_eq!(p.channel.as_deref(), want, "{argv}");
         }
     }
 

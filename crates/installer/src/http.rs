@@ -64,10 +64,22 @@ impl Http {
 
     /// GET `url`, retrying as the policy says; the answer is a 2xx.
     pub fn get(&self, url: &str) -> Result<Response> {
+        self.send(url, false)?
+            .with_context(|| format!("GET {url}: server answered 404 Not Found"))
+    }
+
+    /// GET `url` as [`Self::get`] does, but `None` when the server answers 404 Not Found (the
+    /// file is not there); any other failure is an error.
+    pub fn get_if_present(&self, url: &str) -> Result<Option<Response>> {
+        self.send(url, true)
+    }
+
+    fn send(&self, url: &str, absent_ok: bool) -> Result<Option<Response>> {
         let mut n = 0;
         loop {
             let why = match self.client.get(url).send() {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if resp.status().is_success() => return Ok(Some(resp)),
+                Ok(resp) if absent_ok && resp.status() == StatusCode::NOT_FOUND => return Ok(None),
                 Ok(resp) if retryable_status(resp.status()) => {
                     format!("server answered {}", resp.status())
                 }
@@ -90,16 +102,26 @@ impl Http {
 
     /// GET a small text file.
     pub fn get_text(&self, url: &str) -> Result<String> {
-        let resp = self.get(url)?;
-        let mut body = Vec::new();
-        resp.take(SMALL_LIMIT + 1)
-            .read_to_end(&mut body)
-            .with_context(|| format!("reading {url}"))?;
-        if body.len() as u64 > SMALL_LIMIT {
-            bail!("{url} is larger than {SMALL_LIMIT} bytes; that is no small text file");
-        }
-        String::from_utf8(body).with_context(|| format!("{url} is not UTF-8 text"))
+        small_text(url, self.get(url)?)
     }
+
+    /// GET a small text file; `None` when the server answers 404 Not Found.
+    pub fn get_text_if_present(&self, url: &str) -> Result<Option<String>> {
+        self.get_if_present(url)?
+            .map(|resp| small_text(url, resp))
+            .transpose()
+    }
+}
+
+fn small_text(url: &str, resp: Response) -> Result<String> {
+    let mut body = Vec::new();
+    resp.take(SMALL_LIMIT + 1)
+        .read_to_end(&mut body)
+        .with_context(|| format!("reading {url}"))?;
+    if body.len() as u64 > SMALL_LIMIT {
+        bail!("{url} is larger than {SMALL_LIMIT} bytes; that is no small text file");
+    }
+    String::from_utf8(body).with_context(|| format!("{url} is not UTF-8 text"))
 }
 
 #[cfg(test)]
@@ -144,12 +166,16 @@ mod tests {
 
     #[test]
     fn client_errors_are_final_and_retries_run_out() {
-        let (url, t) = server(vec![404]);
+        let (url, t) = server(vec![404, 404, 403]);
         let mut http = Http::new(Retries::Count(3)).unwrap();
         http.delay_scale = 0;
         let err = http.get(&url).unwrap_err().to_string();
         assert!(err.contains("404"), "{err}");
-        assert_eq!(t.join().unwrap(), 1);
+        // 404 alone means "not there"; any other refusal stays an error.
+        assert_eq!(http.get_text_if_present(&url).unwrap(), None);
+        let err = http.get_text_if_present(&url).unwrap_err().to_string();
+        assert!(err.contains("403"), "{err}");
+        assert_eq!(t.join().unwrap(), 3);
 
         let (url, t) = server(vec![502, 502]);
         let mut http = Http::new(Retries::Count(1)).unwrap();

@@ -8,6 +8,7 @@
 //! | `coreos.inst.image_url=URL` | `-u URL` |
 //! | `coreos.inst.base_url=URL` | `-b URL` |
 //! | `coreos.inst.version=V`, `coreos.inst.channel=C` | `-V V`, `-C C` |
+//! | `coreos.inst.insecure` | `--insecure` (an image without a valid signature is installed, with a warning) |
 //! | `coreos.inst.skip_reboot` | read by the generator: no reboot after the install |
 //! | (always) | `--fetch-retries infinite`: a PXE-booted machine waits for its server |
 
@@ -101,6 +102,7 @@ pub fn from_cmdline(cmdline: &str) -> Result<Option<Unattended>> {
             "version" => args.os_version = Some(need(&value)?),
             "channel" => args.channel = Some(need(&value)?),
             "skip_reboot" => skip_reboot = truthy(&value),
+            "insecure" => args.insecure = truthy(&value),
             // Accepted elsewhere or obsolete (`coreos.inst=yes`): not ours to refuse.
             _ => {}
         }
@@ -198,6 +200,19 @@ mod tests {
             assert_eq!(u.skip_reboot, c.skip_reboot, "{}", c.cmdline);
             // Whatever the kernel asked for must also be a valid plan.
             crate::cli::plan(&u.args, None).unwrap();
+        }
+    }
+
+    #[test]
+    fn insecure_is_only_ever_asked_for_explicitly() {
+        for (cmdline, want) in [
+            ("coreos.inst.install_dev=sda", false),
+            ("coreos.inst.install_dev=sda coreos.inst.insecure", true),
+            ("coreos.inst.install_dev=sda coreos.inst.insecure=0", false),
+        ] {
+            let u = from_cmdline(cmdline).unwrap().unwrap();
+            assert_eq!(u.args.insecure, want, "{cmdline}");
+            assert_eq!(crate::cli::plan(&u.args, None).unwrap().insecure, want);
         }
     }
 

@@ -1,18 +1,20 @@
 //! Download → hash → gunzip → device, in one pass.
 //!
-//! Every byte of the compressed stream goes through [`StreamHash`] (SHA-256 for the digest file,
-//! SHA-512 for the Ed25519ph signature) before it is decompressed. The first MiB of the
-//! decompressed image (protective MBR and primary GPT) stays in memory; the rest goes to the
-//! device as it arrives. Only when the stream has ended, the digest matches and the signature
-//! verifies is the first MiB written, then everything synced. Until then the device has no
-//! partition table (its ends were zeroed before the first write), and on any failure the ends
-//! are zeroed again: a half-written or tampered image never looks bootable.
+//! The signature was verified before the stream starts (see `install`): what it signs is a
+//! [`Statement`] of the image's size and SHA-256. Every byte of the compressed stream goes
+//! through [`StreamHash`] before it is decompressed, and a stream that goes past the signed size
+//! is cut off there. The first MiB of the decompressed image (protective MBR and primary GPT)
+//! stays in memory; the rest goes to the device as it arrives. Only when the stream has ended
+//! and its size and digest are the signed ones is the first MiB written, then everything synced.
+//! Until then the device has no partition table (its ends were zeroed before the first write),
+//! and on any failure the ends are zeroed again: a half-written or tampered image never looks
+//! bootable.
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use anyhow::{bail, Context, Result};
 use flate2::bufread::MultiGzDecoder;
-use release::{PublicKey, Signature, StreamHash};
+use release::{CheckError, Statement, StreamHash};
 
 use crate::device::Device;
 use crate::progress::Progress;
@@ -21,10 +23,10 @@ use crate::MIB;
 /// What the stream must turn out to be.
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
-    /// SHA-256 of the compressed stream (the `.sha256` file).
+    /// The verified signed statement: the compressed stream must have its size and SHA-256.
+    pub statement: Option<Statement>,
+    /// Without a statement (`--insecure` only): the unsigned `.sha256` file's digest, if any.
     pub digest: Option<[u8; 32]>,
-    /// Signature over the compressed stream and the key it must verify with.
-    pub signature: Option<(Signature, PublicKey)>,
 }
 
 /// What was written.
@@ -38,17 +40,28 @@ pub struct Written {
     pub gzip: bool,
 }
 
-/// Hashes and counts what is read through it.
+/// Hashes and counts what is read through it; fails once more than `limit` bytes came.
 struct Hashing<R> {
     inner: R,
     hash: StreamHash,
+    limit: Option<u64>,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
-        Ok(n)
+        match self.limit {
+            Some(max) if self.hash.len() > max => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                CheckError::SizeMismatch {
+                    expected: max,
+                    actual: self.hash.len(),
+                    longer: true,
+                },
+            )),
+            _ => Ok(n),
+        }
     }
 }
 
@@ -118,6 +131,7 @@ fn write_inner<R: Read>(
         Hashing {
             inner: src,
             hash: StreamHash::new(),
+            limit: expect.statement.as_ref().map(|s| s.size),
         },
     );
     let head = source.fill_buf().context("reading the image")?;
@@ -172,13 +186,12 @@ fn write_inner<R: Read>(
     let received = hashing.hash.len();
     progress.update(received, offset);
 
-    hashing
-        .hash
-        .check(
-            expect.digest.as_ref(),
-            expect.signature.as_ref().map(|(s, k)| (s, k)),
-        )
-        .context("the image is not the release it claims to be")?;
+    let checked = match (&expect.statement, &expect.digest) {
+        (Some(statement), _) => hashing.hash.check(statement),
+        (None, Some(digest)) => hashing.hash.check_digest(digest, "the digest file"),
+        (None, None) => Ok(()),
+    };
+    checked.context("the image is not the release it claims to be")?;
     if (first_mib.len() as u64) < MIB {
         bail!(
             "the image is only {} bytes: not a disk image",
@@ -204,7 +217,6 @@ fn write_inner<R: Read>(
 mod tests {
     use super::*;
     use flate2::write::GzEncoder;
-    use release::SecretKey;
     use std::io::Write;
 
     /// A fake disk image: GPT signature in sector 1, a marker in each MiB.
@@ -223,13 +235,14 @@ mod tests {
         e.finish().unwrap()
     }
 
+    /// What a verified signature over `bytes` says (the signature itself is checked before
+    /// the stream, in `install`).
     fn signed(bytes: &[u8]) -> Expect {
         let mut h = StreamHash::new();
         h.update(bytes);
-        let key = SecretKey::test();
         Expect {
-            digest: Some(h.sha256()),
-            signature: Some((h.sign(&key), key.public())),
+            statement: Some(Statement::of(&h, "1.0.0", "stable", "image.gz")),
+            digest: None,
         }
     }
 
@@ -278,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_images_and_unsigned_streams_work_when_nothing_is_expected() {
+    fn raw_images_and_unsigned_streams_work_when_nothing_is_expected_and_a_digest_is_checked() {
         let img = image(2);
         let (_t, p) = old_disk(4);
         let mut dev = Device::open(&p).unwrap();
@@ -291,6 +304,24 @@ mod tests {
         .unwrap();
         assert!(!w.gzip);
         assert_eq!(&std::fs::read(&p).unwrap()[..img.len()], &img[..]);
+        // --insecure with a .sha256 file: the digest alone is checked.
+        let digest = signed(&img).statement.unwrap().sha256;
+        let expect = Expect {
+            statement: None,
+            digest: Some(digest),
+        };
+        write_image(&img[..], &mut dev, &expect, &mut Progress::quiet()).unwrap();
+        let err = write_image(
+            &img[..MIB as usize * 3 / 2],
+            &mut dev,
+            &expect,
+            &mut Progress::quiet(),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("the digest file says"),
+            "{err:#}"
+        );
     }
 
     /// Each broken case must fail, say why, and leave both ends (and the first MiB) zeroed.
@@ -302,40 +333,34 @@ mod tests {
         let mid = tampered.len() / 2;
         tampered[mid] ^= 0x01;
         let mut wrong_digest = signed(&stream);
-        wrong_digest.digest = Some([0u8; 32]);
-        let mut other_key = signed(&stream);
-        other_key.signature.as_mut().unwrap().1 = PublicKey::from_pem(
-            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAn2DSwoDdF73fEbiWH6yxZ36QlniN4K73gF4bAeMMOdo=\n-----END PUBLIC KEY-----\n",
-            "other",
-        )
-        .unwrap();
-        let sig_only = Expect {
-            digest: None,
-            signature: signed(&stream).signature,
-        };
+        wrong_digest.statement.as_mut().unwrap().sha256 = [0u8; 32];
+        let mut longer = stream.clone();
+        longer.extend_from_slice(&[0u8; 4 << 20]);
+        let mut shorter_claim = signed(&stream);
+        shorter_claim.statement.as_mut().unwrap().size -= 1;
 
         let cases: Vec<(&str, Vec<u8>, Expect, u64, &str)> = vec![
+            ("tampered", tampered, signed(&stream), 16, ""),
             (
-                "tampered, digest and signature",
-                tampered.clone(),
-                signed(&stream),
-                16,
-                "",
-            ),
-            ("tampered, signature only", tampered, sig_only, 16, ""),
-            (
-                "wrong digest file",
+                "another digest signed",
                 stream.clone(),
                 wrong_digest,
                 16,
                 "SHA-256 mismatch",
             ),
             (
-                "signed by another key",
-                stream.clone(),
-                other_key,
+                "more bytes than signed",
+                longer,
+                signed(&stream),
                 16,
-                "signature verification failed",
+                "goes on past the",
+            ),
+            (
+                "fewer bytes signed than sent",
+                stream.clone(),
+                shorter_claim,
+                16,
+                "size mismatch",
             ),
             (
                 "truncated download",
@@ -377,7 +402,7 @@ mod tests {
     fn digest_failures_are_typed_for_callers() {
         let stream = gz(&image(2));
         let mut expect = signed(&stream);
-        expect.digest = Some([1u8; 32]);
+        expect.statement.as_mut().unwrap().sha256 = [1u8; 32];
         let (_t, p) = old_disk(4);
         let mut dev = Device::open(&p).unwrap();
         let err = write_image(&stream[..], &mut dev, &expect, &mut Progress::quiet()).unwrap_err();

@@ -1,9 +1,11 @@
-//! Ed25519 keys in PEM, the key `coreos-install` trusts by default, and the TEST key.
+//! Ed25519 keys in PEM, and the public half of the TEST key.
 //!
 //! Keys are the files `openssl genpkey -algorithm ed25519` (secret, PKCS#8) and
 //! `openssl pkey -pubout` (public, SPKI) write. The repository's TEST pair (`keys/`) signs
-//! development images; it is public, so [`SecretKey::is_test`] and [`PublicKey::is_test`] let
-//! every program say loudly when it is in play.
+//! development images; its secret half is public too, so [`SecretKey::is_test`] and
+//! [`PublicKey::is_test`] let every program recognise it, refuse it outside a TEST build (see
+//! [`crate::trust`]) and say loudly when it is in play. The library only knows the public half:
+//! the secret one is a file (`keys/test-key.pem`) that tests and `./keel build` pass by path.
 
 use std::fmt;
 use std::path::Path;
@@ -11,12 +13,8 @@ use std::path::Path;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use sha2::{Digest, Sha256};
 
-/// The TEST secret key (public on purpose; see keys/README.md).
-pub const TEST_SECRET_PEM: &str = include_str!("../keys/test-key.pem");
-/// The TEST public key.
+/// The TEST public key (its secret half is `keys/test-key.pem`; see keys/README.md).
 pub const TEST_PUBLIC_PEM: &str = include_str!("../keys/test-key.pub.pem");
-/// The public key compiled in: `$KEEL_TRUSTED_KEY` at build time, else the TEST key.
-pub const TRUSTED_PUBLIC_PEM: &str = include_str!(concat!(env!("OUT_DIR"), "/trusted-key.pub.pem"));
 
 /// A key could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +69,6 @@ impl SecretKey {
         Self::from_pem(&read(path)?, &path.display().to_string())
     }
 
-    /// The repository's TEST key.
-    pub fn test() -> Self {
-        Self::from_pem(TEST_SECRET_PEM, "the built-in test key")
-            .expect("keys/test-key.pem is valid")
-    }
-
     /// The public half.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
@@ -116,14 +108,15 @@ impl PublicKey {
 
     /// The TEST public key.
     pub fn test() -> Self {
-        Self::from_pem(TEST_PUBLIC_PEM, "the built-in test key")
-            .expect("keys/test-key.pub.pem is valid")
+        Self::from_pem(TEST_PUBLIC_PEM, "the repository's TEST key")
+            .expect("keys/test-key.pub.pem is checked by build.rs")
     }
 
-    /// The key compiled in as trusted (see [`TRUSTED_PUBLIC_PEM`]).
-    pub fn compiled_in() -> Self {
-        Self::from_pem(TRUSTED_PUBLIC_PEM, "the compiled-in key (KEEL_TRUSTED_KEY)")
-            .expect("build.rs checked nothing, but a bad KEEL_TRUSTED_KEY fails every test")
+    /// A key from its 32 raw bytes, if they are a valid Ed25519 point.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .ok()
+            .map(PublicKey)
     }
 
     /// Whether this is the TEST key.
@@ -138,22 +131,23 @@ impl PublicKey {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The TEST secret key, read from the repository (it is not in the library).
+    pub(crate) fn test_secret() -> SecretKey {
+        SecretKey::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("keys/test-key.pem")).unwrap()
+    }
 
     #[test]
     fn test_pair_matches_and_is_recognised() {
-        let secret = SecretKey::test();
+        let secret = test_secret();
         assert_eq!(secret.public(), PublicKey::test());
         assert!(secret.is_test());
         assert!(PublicKey::test().is_test());
         assert_eq!(PublicKey::test().id().len(), 16);
-    }
-
-    #[test]
-    fn compiled_in_key_defaults_to_the_test_key_unless_overridden() {
-        let overridden = option_env!("KEEL_TRUSTED_KEY").is_some_and(|v| !v.is_empty());
-        assert_eq!(PublicKey::compiled_in().is_test(), !overridden);
+        let raw = PublicKey::test().0.to_bytes();
+        assert_eq!(PublicKey::from_bytes(&raw), Some(PublicKey::test()));
     }
 
     #[test]
@@ -168,5 +162,10 @@ mod tests {
         );
         let err = SecretKey::from_pem(TEST_PUBLIC_PEM, "pub.pem").unwrap_err();
         assert!(err.to_string().contains("secret"), "{err}");
+        let err = SecretKey::read(Path::new("/nonexistent/key.pem")).unwrap_err();
+        assert!(
+            err.to_string().contains("reading key /nonexistent/key.pem"),
+            "{err}"
+        );
     }
 }

@@ -4,17 +4,19 @@
 //! Entities:
 //!  * [`layout`]: where a release lives under a base URL (file names, `current/version.txt`).
 //!  * [`keys`]: Ed25519 keys in PEM (PKCS#8 / SPKI, as `openssl genpkey -algorithm ed25519`
-//!    writes them), the compiled-in trusted key, and the TEST key that must never pass silently.
-//!  * [`sign`]: [`StreamHash`], one streaming pass over the compressed image: its SHA-256 (the
-//!    `.sha256` file) and its Ed25519ph signature (the `.sig` file) when publishing; the same pass
-//!    while an installer streams the image, and [`StreamHash::check`] says yes or no at the end.
-//!
-//! The signature is Ed25519ph (RFC 8032 pre-hashed Ed25519: SHA-512 over the whole compressed
-//! file, context [`sign::CONTEXT`]), so neither side ever holds the image in memory.
+//!    writes them) and the public half of the TEST key, so every program can recognise it.
+//!  * [`trust`]: which key this build trusts, chosen at build time ([`TRUST`]: a TEST build with
+//!    the feature `test-keys`, a production build with `KEEL_TRUSTED_KEY`, or neither), and
+//!    [`check_trust`], the one rule for trusting a key.
+//!  * [`sign`]: the signed [`Statement`] of what a release image is (version, channel, file name,
+//!    size, SHA-256), its `.sig` file ([`SignedStatement`]), and [`StreamHash`], one streaming
+//!    pass over the compressed image checked against the statement at the end.
 
 pub mod keys;
 pub mod layout;
 pub mod sign;
+pub mod trust;
 
 pub use keys::{PublicKey, SecretKey};
-pub use sign::{CheckError, Signature, StreamHash};
+pub use sign::{CheckError, SignedStatement, Statement, StreamHash, Wanted};
+pub use trust::{check_trust, trust_mode, TrustError, TrustMode, TRUST};
