@@ -25,7 +25,8 @@ pub struct InstallArgs {
     /// Target disk (a block device such as /dev/vda; a regular file is written like a disk).
     #[arg(short = 'd', value_name = "DEVICE")]
     pub device: Option<PathBuf>,
-    /// Ignition config to put on the OEM partition as config.ign (must be JSON).
+    /// Ignition config to put on the OEM partition as config.ign (must be a valid config; it is
+    /// checked as `ignition validate` does before anything is written).
     #[arg(short = 'i', value_name = "IGNITION")]
     pub ignition: Option<PathBuf>,
     /// Fetch the Ignition config from URL instead (http or https).

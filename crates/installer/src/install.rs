@@ -2,7 +2,7 @@
 //!
 //!  1. settings: arguments (or kernel arguments) → [`Plan`]; the trusted key ([`trusted_key`]:
 //!     `-k KEYFILE` or the one this build was compiled with, never the public TEST key outside
-//!     a test build); the Ignition config read and checked to be JSON — all before the disk is
+//!     a test build); the Ignition config read and validated in full — all before the disk is
 //!     opened;
 //!  2. the disk: a whole disk (or a file), 512-byte sectors, not mounted, not swap, not held,
 //!     and the kernel willing to reread its table;
@@ -137,13 +137,29 @@ fn load_ignition(src: &IgnitionSource, http: &Http) -> Result<Vec<u8>> {
             u.clone(),
         ),
     };
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("the Ignition config {what} is not JSON"))?;
-    ensure!(
-        value.is_object(),
-        "the Ignition config {what} is not a JSON object"
-    );
+    check_ignition(&bytes, &what)?;
     Ok(bytes)
+}
+
+/// Validate a config in full, as `ignition validate` does, so that a config the first boot would
+/// refuse never reaches a disk. Warnings are printed; errors (each with its JSON path) refuse.
+fn check_ignition(bytes: &[u8], what: &str) -> Result<()> {
+    match ignition::parse(bytes) {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("coreos-install: the Ignition config {what}: {w}");
+            }
+            Ok(())
+        }
+        Err(report) => {
+            let lines: Vec<String> = report.entries.iter().map(|e| format!("  {e}")).collect();
+            bail!(
+                "the Ignition config {what} is invalid ({} error(s)); nothing was written:\n{}",
+                report.errors().count(),
+                lines.join("\n")
+            )
+        }
+    }
 }
 
 /// Where the image comes from, resolved: a URL or a file, what to call it, and which version
@@ -707,6 +723,25 @@ mod tests {
                 Sidecar::Unreadable(why) => assert!(why.contains(want), "{why}"),
                 other => panic!("{}: {other:?}", path.display()),
             }
+        }
+    }
+
+    #[test]
+    fn an_invalid_ignition_config_is_refused_with_its_json_paths() {
+        check_ignition(br#"{"ignition":{"version":"3.3.0"}}"#, "ok.ign").unwrap();
+        let bad = br#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"relative/x","contents":{"source":"data:,x"}}]}}"#;
+        let msg = check_ignition(bad, "bad.ign").unwrap_err().to_string();
+        assert!(
+            msg.starts_with("the Ignition config bad.ign is invalid (1 error(s)); nothing was written:\n  error: $.storage.files[0].path"),
+            "{msg}"
+        );
+        for (bad, want) in [
+            (&b"{not json"[..], "invalid JSON"),
+            (br#"{"ignition":{"version":"9.9.9"}}"#, "$.ignition.version"),
+            (b"[]", "error: $"),
+        ] {
+            let msg = check_ignition(bad, "x.ign").unwrap_err().to_string();
+            assert!(msg.contains(want), "{msg}");
         }
     }
 }

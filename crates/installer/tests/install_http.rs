@@ -667,3 +667,46 @@ fn an_image_without_a_valid_signature_needs_insecure() {
         assert!(out.status.success(), "{}", stderr(&out));
     }
 }
+
+/// The Ignition config is validated in full before the disk is touched.
+#[test]
+fn an_invalid_ignition_config_is_refused_before_anything_is_written() {
+    let fx = fixture();
+    let server = serve(fx.release());
+    let disk = fx.target("disk");
+    let d = disk.to_str().unwrap();
+    let k = release_pub();
+    for (config, want) in [
+        ("{not json", "invalid JSON"),
+        (
+            // Valid JSON, invalid config: a relative path and an unknown version.
+            r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"etc/x","contents":{"source":"data:,x"}}]}}"#,
+            "error: $.storage.files[0].path",
+        ),
+        (
+            r#"{"ignition":{"version":"1.0.0"}}"#,
+            "error: $.ignition.version",
+        ),
+    ] {
+        let bad = fx.dir.path().join("bad.ign");
+        fs::write(&bad, config).unwrap();
+        let out = run(&[
+            "-d",
+            d,
+            "-b",
+            &server.base(),
+            "-V",
+            VERSION,
+            "-k",
+            &k,
+            "-i",
+            bad.to_str().unwrap(),
+        ]);
+        assert_refused(&out, &disk, want);
+        assert!(stderr(&out).contains("is invalid"), "{}", stderr(&out));
+        assert!(
+            server.paths.lock().unwrap().is_empty(),
+            "refused before even asking the server"
+        );
+    }
+}
