@@ -69,7 +69,34 @@ struct KeelFigures {
     first_boot: f64,
     later_boot: f64,
     mem_kib: u64,
+    /// Seconds from power-on of the later boot to each console marker.
+    phases: Vec<(&'static str, f64)>,
+    /// What the node said about itself after the later boot.
+    breakdown: String,
 }
+
+/// Console lines that end a boot phase, in the order they appear on a later boot.
+const PHASES: &[(&str, &str)] = &[
+    (
+        "firmware + GRUB + kernel",
+        "keel-init: Keel initramfs starting",
+    ),
+    (
+        "initramfs (slot, ROOT, /usr)",
+        "keel-init: switching to systemd",
+    ),
+    ("systemd to node ready", NODE_READY),
+];
+
+/// Commands whose output explains where a later boot's time and the idle memory go.
+const BREAKDOWN: &[&str] = &[
+    "systemd-analyze",
+    "systemd-analyze critical-chain keel-agent.service --no-pager",
+    "systemd-analyze blame --no-pager | head -n 15",
+    "ps -eo rss=,comm= --sort=-rss | head -n 15 | awk '{printf \"%6.1f MiB  %s\\n\", $1/1024, $2}'",
+    "journalctl -b -u containerd -u docker -o short-monotonic --no-pager | cut -c1-150 | head -n 50",
+    "grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|Active.file.|Inactive.file.|AnonPages|Mapped|Shmem|Unevictable|Slab|SReclaimable|SUnreclaim|KernelStack|PageTables|Percpu|VmallocUsed):' /proc/meminfo",
+];
 
 fn keel_boot(disk_src: &Path, work: &Path) -> Result<KeelFigures> {
     let disk = work.join("keel-disk.img");
@@ -101,19 +128,36 @@ fn keel_boot(disk_src: &Path, work: &Path) -> Result<KeelFigures> {
     vm.power_cut()?;
     let t = Instant::now();
     vm.start_again()?;
-    vm.console().wait_for(NODE_READY, BOOT)?;
+    let mut phases = Vec::new();
+    for (name, marker) in PHASES {
+        vm.console().wait_for(marker, BOOT)?;
+        phases.push((*name, t.elapsed().as_secs_f64()));
+    }
     let later_boot = t.elapsed().as_secs_f64();
+    let mut breakdown = String::new();
+    for cmd in BREAKDOWN {
+        let (_, out) = vm.console().run(cmd, Duration::from_secs(120))?;
+        breakdown.push_str(&format!("$ {cmd}\n{}\n\n", out.trim_end()));
+    }
     Ok(KeelFigures {
         first_boot,
         later_boot,
         mem_kib,
+        phases,
+        breakdown,
     })
 }
 
 /// Stock Debian bookworm, minimal: systemd + docker.io and Debian's own initramfs, on one ext4
-/// disk, booted with the same kernel settings; a unit prints the memory figure 30 s after
-/// docker is up.
-fn stock_debian_mem(cache: &Path, work: &Path) -> Result<u64> {
+/// disk, booted with the same kernel settings (direct kernel boot: no firmware disk read, no
+/// GRUB); a unit says when docker answers and prints the memory figure 30 s later.
+struct StockFigures {
+    /// Seconds from QEMU start to `docker version` answering.
+    docker_up: f64,
+    mem_kib: u64,
+}
+
+fn stock_debian(cache: &Path, work: &Path) -> Result<StockFigures> {
     fs::create_dir_all(cache)?;
     let tarball = cache.join("bench-debian-stock.tar");
     if !tarball.exists() {
@@ -137,7 +181,7 @@ fn stock_debian_mem(cache: &Path, work: &Path) -> Result<u64> {
         .arg("--numeric-owner")
         .arg("-C")
         .arg(&tree))?;
-    let unit = "[Unit]\nAfter=docker.service multi-user.target\nWants=docker.service\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'sleep 30; echo BENCH-MEM $(awk \"/^MemTotal:/{t=\\$2} /^MemAvailable:/{a=\\$2} END{print t-a}\" /proc/meminfo) > /dev/ttyS0'\n[Install]\nWantedBy=multi-user.target\n";
+    let unit = "[Unit]\nAfter=docker.service\nWants=docker.service\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'until docker version >/dev/null 2>&1; do sleep 0.2; done; echo BENCH-DOCKER-UP > /dev/ttyS0; sleep 30; echo BENCH-MEM $(awk \"/^MemTotal:/{t=\\$2} /^MemAvailable:/{a=\\$2} END{print t-a}\" /proc/meminfo) > /dev/ttyS0'\n[Install]\nWantedBy=multi-user.target\n";
     fs::write(tree.join("etc/systemd/system/bench-mem.service"), unit)?;
     std::os::unix::fs::symlink(
         "/etc/systemd/system/bench-mem.service",
@@ -174,20 +218,29 @@ fn stock_debian_mem(cache: &Path, work: &Path) -> Result<u64> {
             "root=/dev/vda rw console=ttyS0,115200n8 panic=10",
         )
         .start()?;
+    let t = Instant::now();
+    vm.console().wait_for("BENCH-DOCKER-UP", BOOT)?;
+    let docker_up = t.elapsed().as_secs_f64();
     let m = vm.console().wait_for(r"BENCH-MEM (\d+)", BOOT)?;
-    Ok(m.group(1).unwrap_or("0").parse()?)
+    Ok(StockFigures {
+        docker_up,
+        mem_kib: m.group(1).unwrap_or("0").parse()?,
+    })
 }
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
+/// `keel-bench [--keel-only]`: `--keel-only` skips the stock Debian baseline (for quick looks
+/// while tuning; the ratios against stock Debian need the full run).
 fn main() -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .try_init();
+    let keel_only = std::env::args().skip(1).any(|a| a == "--keel-only");
     let build = artifacts::build_dir();
     let disk_img = artifacts::disk_image()?;
     let pxe = artifacts::pxe_dir()?;
@@ -204,11 +257,16 @@ fn main() -> Result<()> {
     let floor = kernel_floor(&pxe.join("vmlinuz"), work.path())?;
     eprintln!("measuring Keel (first boot, later boot, idle memory) ...");
     let keel = keel_boot(&disk_img, work.path())?;
-    eprintln!("measuring stock Debian bookworm + docker.io idle memory ...");
-    let stock = stock_debian_mem(&build.join("cache"), work.path())?;
-    if stock == 0 {
-        bail!("stock Debian reported no memory figure");
-    }
+    let stock = if keel_only {
+        None
+    } else {
+        eprintln!("measuring stock Debian bookworm + docker.io (boot to docker, idle memory) ...");
+        let stock = stock_debian(&build.join("cache"), work.path())?;
+        if stock.mem_kib == 0 {
+            bail!("stock Debian reported no memory figure");
+        }
+        Some(stock)
+    };
 
     let mut out = String::new();
     out.push_str(&format!(
@@ -230,18 +288,41 @@ fn main() -> Result<()> {
         keel.later_boot,
         keel.later_boot / floor
     ));
+    if let Some(stock) = &stock {
+        out.push_str(&format!(
+            "stock Debian + docker.io, to docker answering        {:6.1} s  ({:.1}x floor; direct kernel boot, no GRUB)\n",
+            stock.docker_up,
+            stock.docker_up / floor
+        ));
+    }
+    out.push_str("\n## Later boot by phase (seconds since power-on when the phase ended)\n");
+    let mut last = 0.0;
+    for (name, at) in &keel.phases {
+        out.push_str(&format!("{name:<32} {at:6.1} s  (+{:.1} s)\n", at - last));
+        last = *at;
+    }
     out.push_str(
         "\n## Idle memory in use (MemTotal - MemAvailable, 30 s after the engine is up)\n",
     );
-    out.push_str(&format!(
-        "stock Debian bookworm minimal + docker.io  {}\n",
-        mib(stock * 1024)
-    ));
-    out.push_str(&format!(
-        "Keel                                      {}  ({:.2}x stock)\n",
-        mib(keel.mem_kib * 1024),
-        keel.mem_kib as f64 / stock as f64
-    ));
+    match &stock {
+        Some(stock) => {
+            out.push_str(&format!(
+                "stock Debian bookworm minimal + docker.io  {}\n",
+                mib(stock.mem_kib * 1024)
+            ));
+            out.push_str(&format!(
+                "Keel                                      {}  ({:.2}x stock)\n",
+                mib(keel.mem_kib * 1024),
+                keel.mem_kib as f64 / stock.mem_kib as f64
+            ));
+        }
+        None => out.push_str(&format!(
+            "Keel                                      {}  (stock baseline skipped: --keel-only)\n",
+            mib(keel.mem_kib * 1024)
+        )),
+    }
+    out.push_str("\n## Where a later boot's time and the idle memory go (on the node)\n");
+    out.push_str(&keel.breakdown);
     print!("{out}");
     fs::write(build.join("bench.txt"), &out)?;
     Ok(())
