@@ -8,6 +8,8 @@
 //!  * [`cmd`]: running them with errors that say what failed.
 //!  * [`rootfs`]: the Debian bookworm tree from mmdebstrap, cached by package list.
 //!  * [`os`]: Keel's own files on top: binaries, units, os-release, presets.
+//!  * [`units`]: which units start at boot, which are masked, which dependencies are cut.
+//!  * [`kargs`]: the kernel arguments every boot gets.
 //!  * [`trim`]: what a container host drops (docs, locales, unused kernel modules).
 //!  * [`factory`]: /etc and /var move into /usr as the factory defaults ROOT is made from.
 //!  * [`cpio`]: a newc archive writer for the initramfs.
@@ -27,9 +29,11 @@ pub mod factory;
 pub mod fat;
 pub mod grub;
 pub mod initramfs;
+pub mod kargs;
 pub mod os;
 pub mod pxe;
 pub mod release;
 pub mod rootfs;
 pub mod tools;
 pub mod trim;
+pub mod units;

@@ -1,4 +1,5 @@
-//! Keel's own files on top of the Debian tree: binaries, units, os-release, enablement links.
+//! Keel's own files on top of the Debian tree: binaries, units, os-release; the boot graph
+//! itself is [`crate::units`].
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -57,31 +58,30 @@ const SHIPPED: &[Shipped] = &[
         mode: 0o644,
     },
     Shipped {
+        path: "usr/lib/systemd/journald.conf.d/50-keel.conf",
+        text: include_str!("../files/journald-keel.conf"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system-preset/80-keel.preset",
+        text: include_str!("../files/keel.preset"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "usr/lib/systemd/system/ssh.service.d/50-keel.conf",
+        text: include_str!("../files/ssh-keel.conf"),
+        mode: 0o644,
+    },
+    Shipped {
+        path: "etc/containerd/config.toml",
+        text: include_str!("../files/containerd-config.toml"),
+        mode: 0o644,
+    },
+    Shipped {
         path: "usr/lib/systemd/network/50-docker.network",
         text: include_str!("../files/50-docker.network"),
         mode: 0o644,
     },
-];
-
-/// Units enabled from /usr, so every slot brings its own enablement: (wants dir, unit).
-const ENABLED: &[(&str, &str)] = &[
-    ("multi-user.target.wants", "keel-agent.service"),
-    ("multi-user.target.wants", "keel-mark-good.service"),
-    ("multi-user.target.wants", "systemd-networkd.service"),
-    ("sockets.target.wants", "systemd-networkd.socket"),
-    (
-        "network-online.target.wants",
-        "systemd-networkd-wait-online.service",
-    ),
-    ("ssh.service.wants", "keel-ssh-keygen.service"),
-];
-
-/// Debian enables these at install time; a Keel node starts them only when asked.
-const DISABLED: &[&str] = &[
-    "etc/systemd/system/multi-user.target.wants/etcd.service",
-    "etc/systemd/system/timers.target.wants/apt-daily.timer",
-    "etc/systemd/system/timers.target.wants/apt-daily-upgrade.timer",
-    "etc/systemd/system/timers.target.wants/e2scrub_all.timer",
 ];
 
 /// Our programs installed into /usr/bin.
@@ -122,16 +122,7 @@ pub fn install(tree: &Path, bin_dir: &Path, release: &Release) -> Result<()> {
     for s in SHIPPED {
         write(tree, s.path, s.text, s.mode)?;
     }
-    for (wants, unit) in ENABLED {
-        let dir = tree.join("usr/lib/systemd/system").join(wants);
-        fs::create_dir_all(&dir)?;
-        let link = dir.join(unit);
-        let _ = fs::remove_file(&link);
-        symlink(format!("../{unit}"), &link).with_context(|| format!("enabling {unit}"))?;
-    }
-    for rel in DISABLED {
-        let _ = fs::remove_file(tree.join(rel));
-    }
+    crate::units::apply(tree)?;
     let v = &release.version;
     write(
         tree,
