@@ -56,7 +56,8 @@ pub fn grub_cfg() -> String {
 serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
-set timeout=1
+# No menu wait: a node boots unattended. OEM's grub.cfg may `set timeout=5` to get the menu.
+set timeout=0
 
 set keel_good=""
 set keel_next=""
@@ -112,9 +113,9 @@ set linux_append=""
 if [ -f ($keel_disk,gpt6)/grub.cfg ]; then
   source ($keel_disk,gpt6)/grub.cfg
 fi
-set keel_kargs="console=tty0 console=ttyS0,115200n8 panic=10"
 "#,
     );
+    s.push_str(&format!("set keel_kargs=\"{}\"\n", crate::kargs::COMMON));
     for (n, slot) in ["A", "B"].iter().enumerate() {
         s.push_str(&format!(
             r#"

@@ -9,18 +9,16 @@ use anyhow::{Context, Result};
 
 use crate::cpio;
 
-/// Kernel arguments a PXE boot needs.
-pub const KERNEL_ARGS: &str = "keel.live console=tty0 console=ttyS0,115200n8 panic=10";
-
 /// The example iPXE script; `BASE` is where vmlinuz and initramfs.img are served.
 pub fn ipxe_script(base: &str) -> String {
     format!(
         "#!ipxe\n# Boot Keel's live system: the whole OS runs from RAM (give the machine 2 GiB or more).\n\
 # Serve vmlinuz and initramfs.img over HTTP at {base} and chainload this script.\n\
 dhcp\n\
-kernel {base}/vmlinuz {KERNEL_ARGS}\n\
+kernel {base}/vmlinuz {}\n\
 initrd {base}/initramfs.img\n\
-boot\n"
+boot\n",
+        crate::kargs::live()
     )
 }
 
@@ -54,7 +52,7 @@ mod tests {
         let s = ipxe_script("http://10.0.2.2:9000");
         assert!(s.starts_with("#!ipxe\n"));
         assert!(s.contains(
-            "kernel http://10.0.2.2:9000/vmlinuz keel.live console=tty0 console=ttyS0,115200n8"
+            "kernel http://10.0.2.2:9000/vmlinuz keel.live console=tty0 console=ttyS0,115200n8 panic=10 quiet"
         ));
         assert!(s.contains("initrd http://10.0.2.2:9000/initramfs.img\n"));
     }
