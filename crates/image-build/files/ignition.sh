@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Ignition's first boot, sourced by /init as /etc/keel-init.d/50-ignition.sh with ROOT on
 # /sysroot, the OS on /sysroot/usr, the ESP on /sysroot/boot and OEM on /sysroot/oem.
 #
