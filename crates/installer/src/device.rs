@@ -15,8 +15,18 @@ use nix::errno::Errno;
 use crate::busy::{BlockDev, Host};
 use crate::MIB;
 
-nix::ioctl_none!(blkrrpart, 0x12, 95);
-nix::ioctl_read_bad!(blksszget, 0x1268, libc::c_int);
+nix::ioctl_none!(
+    /// `BLKRRPART`: ask the kernel to reread the partition table of a whole-disk device.
+    blkrrpart,
+    0x12,
+    95
+);
+nix::ioctl_read_bad!(
+    /// `BLKSSZGET`: the logical sector size of a block device, in bytes.
+    blksszget,
+    0x1268,
+    libc::c_int
+);
 
 /// Keel's image is laid out in 512-byte sectors.
 pub const SECTOR: u64 = 512;

@@ -1,6 +1,7 @@
-#![cfg(feature = "vm")]
 //! The disk image boots with UEFI (OVMF) and with BIOS (SeaBIOS) to "node ready" on slot A,
 //! with ROOT grown to fill the disk and the agent reporting the engine running.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

@@ -1,7 +1,8 @@
-#![cfg(feature = "vm")]
 //! Fallback: slot B is marked to try next while it holds a kernel and initramfs that cannot boot
 //! it (its USR partition holds no OS image). GRUB spends B's tries and returns to A by itself;
 //! `updater status` then shows B failed and A good.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

@@ -1,8 +1,9 @@
-#![cfg(feature = "vm")]
 //! An invalid Ignition config on OEM stops the first boot before anything is applied: every
 //! error is on the console with its JSON path, the initramfs stops the boot with the reason,
 //! the node never reaches node ready, and the next boot tries again because the first-boot
 //! marker is still on the ESP.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

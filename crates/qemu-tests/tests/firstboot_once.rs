@@ -1,4 +1,3 @@
-#![cfg(feature = "vm")]
 //! Ignition runs on the first boot only. The config comes from an http URL on the kernel
 //! command line (so the initramfs brings the network up with DHCP and takes it down again),
 //! which wins over a decoy `config.ign` on OEM. It sets the hostname, a user `core` with an
@@ -6,6 +5,8 @@
 //! SSH as core. After a reboot Ignition does not run again: the console says so, the marker is
 //! gone, the config URL is not fetched again, and a file the config wrote, deleted in between,
 //! stays deleted.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

@@ -1,8 +1,9 @@
-#![cfg(feature = "vm")]
 //! Real-disk storage at first boot, as Flatcar users set up /var/lib/docker: Ignition
 //! partitions a second, blank disk, makes an ext4 filesystem on the new partition, writes a
 //! file onto it (mounted at its path while files are written), and the booted OS mounts it at
 //! /var/lib/docker through the generated `var-lib-docker.mount`, with Docker running on it.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

@@ -1,9 +1,10 @@
-#![cfg(feature = "vm")]
 //! The harness proved on real VMs with a tiny self-made guest (a kernel and a busybox
 //! initramfs, see `support`), not with Keel: PXE boot over the loopback HTTP server, the serial
 //! console, power cut and power on, reset, and power off.
 //!
 //! Run: `cargo test -p qemu-tests --features vm -- --test-threads=1`.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod support;
 

@@ -1,4 +1,3 @@
-#![cfg(feature = "vm")]
 //! Install from PXE: the live system runs `coreos-install` against the release tree image-build
 //! published (build/release, served over the harness's loopback HTTP server), and the machine
 //! then boots the installed disk to node ready on slot A, with the Ignition config on OEM.
@@ -8,6 +7,8 @@
 //! the full seed-lab state.
 //!
 //! Run: `KEEL_BUILD_DIR=... cargo test -p qemu-tests --features vm --test install_from_pxe -- --test-threads=1`
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 use std::time::Duration;
 

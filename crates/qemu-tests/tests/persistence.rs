@@ -1,5 +1,6 @@
-#![cfg(feature = "vm")]
 //! What the admin writes in /etc and /var survives a reboot; /usr cannot be written.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

@@ -1,6 +1,7 @@
-#![cfg(feature = "vm")]
 //! PXE: iPXE loads kernel and initramfs over HTTP from a loopback server, and the live system
 //! reaches "node ready" with no disk attached, the whole OS in RAM.
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 

@@ -1,4 +1,3 @@
-#![cfg(feature = "vm")]
 //! The seed lab: the first node of a lab, installed the way an operator does it on bare metal.
 //!
 //! PXE-boot the live system on a machine with a blank 20 GB disk and two NICs (NIC 0 on QEMU
@@ -19,6 +18,8 @@
 //! static busybox and an index.html, served by `busybox httpd`.
 //!
 //! Run: `KEEL_BUILD_DIR=... cargo test -p qemu-tests --features vm --test seed_lab -- --test-threads=1`
+// Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
+#![cfg(feature = "vm")]
 
 mod keel;
 
