@@ -124,4 +124,121 @@ mod tests {
             Err(GrubenvError::TooLong(_))
         ));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Names GRUB reads back as written: ASCII letters, digits, `_`.
+        fn name() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9_]{1,16}"
+        }
+
+        /// Values GRUB reads back as written: printable ASCII without space and `\`.
+        fn value() -> impl Strategy<Value = String> {
+            r"[!-\[\]-~]{0,24}"
+        }
+
+        /// Up to 40 variables, in any order, names repeated or not: sometimes more than a
+        /// block holds, so the overflow check is exercised too.
+        fn vars() -> impl Strategy<Value = Vec<(String, String)>> {
+            prop::collection::vec((name(), value()), 0..40)
+        }
+
+        /// One line of a block some other writer produced.
+        #[derive(Debug, Clone)]
+        enum Line {
+            Comment(String),
+            Var(String, String),
+            Junk(String),
+        }
+
+        fn line() -> impl Strategy<Value = Line> {
+            prop_oneof![
+                1 => "#[ -~]{0,20}".prop_map(Line::Comment),
+                4 => (name(), "[ -~]{0,20}").prop_map(|(n, v)| Line::Var(n, v)),
+                1 => "[^
+            ]{0,20}".prop_map(Line::Junk),
+            ]
+        }
+
+        fn refs(vars: &[(String, String)]) -> Vec<(&str, &str)> {
+            vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever fits encodes into exactly one 1024-byte block, header first and
+            /// `#`-padded, and decodes to the same variables in the same order; encoding
+            /// that again gives the same bytes. Whatever does not fit is refused with its size.
+            #[test]
+            fn variables_round_trip_or_are_refused_as_too_long(vars in vars()) {
+                let needed = HEADER.len()
+                    + vars.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>();
+                match encode(&refs(&vars)) {
+                    Ok(block) => {
+                        prop_assert!(needed <= BLOCK_SIZE);
+                        prop_assert!(block.starts_with(HEADER.as_bytes()));
+                        prop_assert!(block[needed..].iter().all(|&b| b == b'#'));
+                        let decoded = decode(&block).unwrap();
+                        prop_assert_eq!(&decoded, &vars);
+                        prop_assert_eq!(encode(&refs(&decoded)).unwrap(), block);
+                    }
+                    Err(GrubenvError::TooLong(n)) => {
+                        prop_assert!(needed > BLOCK_SIZE);
+                        prop_assert_eq!(n, needed);
+                    }
+                    Err(e) => prop_assert!(false, "unexpected error {e}"),
+                }
+            }
+
+            /// A value with a character GRUB would escape (space, tab, newline, `\`, non-ASCII)
+            /// is refused, naming its variable, wherever it sits among good ones.
+            #[test]
+            fn values_grub_would_escape_are_refused(
+                mut vars in prop::collection::vec((name(), value()), 0..8),
+                bad in r"[ \t\n\\é]",
+                at in any::<prop::sample::Index>(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let (name, mut value) = (String::from("bad_var"), String::from("abc"));
+                value.insert_str(cut.index(value.len() + 1), &bad);
+                let at = at.index(vars.len() + 1);
+                vars.insert(at, (name.clone(), value));
+                prop_assert_eq!(encode(&refs(&vars)), Err(GrubenvError::BadVariable(name)));
+            }
+
+            /// A block as another writer may leave it (comments, variables whose values GRUB
+            /// would have escaped, junk lines) decodes without a panic; with no junk line, to
+            /// exactly its variables, each value taken verbatim after the first `=`.
+            #[test]
+            fn written_blocks_decode_to_their_variables(
+                lines in prop::collection::vec(line(), 0..48),
+            ) {
+                let mut text = String::from(HEADER);
+                for l in &lines {
+                    match l {
+                        Line::Comment(c) | Line::Junk(c) => text.push_str(c),
+                        Line::Var(n, v) => text.push_str(&format!("{n}={v}")),
+                    }
+                    text.push('\n');
+                }
+                let mut block = text.into_bytes();
+                let fits = block.len() <= BLOCK_SIZE;
+                block.resize(BLOCK_SIZE, b'#');
+                let decoded = decode(&block);
+                if fits && !lines.iter().any(|l| matches!(l, Line::Junk(_))) {
+                    let vars: Vec<(String, String)> = lines
+                        .iter()
+                        .filter_map(|l| match l {
+                            Line::Var(n, v) => Some((n.clone(), v.clone())),
+                            _ => None,
+                        })
+                        .collect();
+                    prop_assert_eq!(decoded, Ok(vars));
+                }
+            }
+        }
+    }
 }
