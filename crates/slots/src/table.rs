@@ -41,6 +41,10 @@ pub enum TableError {
     /// A GUID in the layout does not parse (a bug in the layout table).
     #[error("bad GUID {0:?} in the layout")]
     Guid(String),
+    /// The partitions are not numbered 1 to n: the GPT library writes the used entries packed
+    /// at the start of the array, so any other numbering would come back renumbered.
+    #[error("partitions numbered {0:?}: the table writer needs exactly 1 to n")]
+    Numbering(Vec<u32>),
     /// No partition carries the label asked for.
     #[error("{path} has no partition labelled {label}")]
     NoSuchLabel {
@@ -56,12 +60,17 @@ fn uuid(s: &str) -> Result<uuid::Uuid, TableError> {
 }
 
 /// Write a protective MBR and a GPT holding `placed` onto the file at `path`, which must
-/// already have its final size.
+/// already have its final size. The partitions must be numbered 1 to n (in any order).
 pub fn write_table(
     path: &Path,
     placed: &[Placed],
     disk_guid: uuid::Uuid,
 ) -> Result<(), TableError> {
+    let mut numbers: Vec<u32> = placed.iter().map(|p| p.spec.number).collect();
+    numbers.sort_unstable();
+    if !numbers.iter().copied().eq(1..=placed.len() as u32) {
+        return Err(TableError::Numbering(numbers));
+    }
     let open = |p: &Path| {
         OpenOptions::new()
             .read(true)
@@ -215,5 +224,143 @@ mod tests {
             err.to_string().contains("no partition labelled NOPE"),
             "{err}"
         );
+    }
+
+    mod properties {
+        use super::*;
+        use crate::layout::{
+            Content, PartitionSpec, MIB, TYPE_BIOS_BOOT, TYPE_COREOS_RESERVED, TYPE_COREOS_RESIZE,
+            TYPE_COREOS_USR, TYPE_EFI, TYPE_LINUX_DATA,
+        };
+        use proptest::prelude::*;
+        use std::collections::BTreeSet;
+
+        /// The layout's specs hold `&'static str`; a test case's strings live as long.
+        fn leak(s: String) -> &'static str {
+            Box::leak(s.into_boxed_str())
+        }
+
+        /// Write `placed` onto a sparse temporary disk of `size` bytes and read it back.
+        fn write_and_read(placed: &[Placed], size: u64) -> Vec<FoundPartition> {
+            let dir = tempfile::tempdir().unwrap();
+            let img = dir.path().join("disk.img");
+            File::create(&img).unwrap().set_len(size).unwrap();
+            write_table(&img, placed, uuid::Uuid::new_v4()).unwrap();
+            read_partitions(&img).unwrap()
+        }
+
+        /// What the reader must give back for `placed`: every partition, in number order,
+        /// with its label, place and (when the layout pins one) GUID.
+        fn check(found: &[FoundPartition], placed: &[Placed]) -> Result<(), TestCaseError> {
+            let mut want: Vec<&Placed> = placed.iter().collect();
+            want.sort_by_key(|p| p.spec.number);
+            prop_assert_eq!(found.len(), want.len());
+            for (f, p) in found.iter().zip(want) {
+                prop_assert_eq!(f.number, p.spec.number);
+                prop_assert_eq!(&f.label, p.spec.label);
+                prop_assert_eq!(f.offset, p.offset);
+                prop_assert_eq!(f.len, p.len);
+                if let Some(fixed) = p.spec.fixed_uuid {
+                    prop_assert_eq!(&f.uuid, fixed);
+                }
+            }
+            Ok(())
+        }
+
+        /// A partition table as another layout might have it: 1 to 16 entries numbered 1 to n
+        /// in any order, GPT names of up to 36 characters, any of the layout's type GUIDs,
+        /// sometimes a pinned GUID, 1 to 8 MiB each.
+        fn specs() -> impl Strategy<Value = Vec<PartitionSpec>> {
+            specs_numbered((1u32..=16).prop_map(|n| (1..=n).collect()))
+        }
+
+        fn specs_numbered(
+            numbers: impl Strategy<Value = BTreeSet<u32>>,
+        ) -> impl Strategy<Value = Vec<PartitionSpec>> {
+            let types = [
+                TYPE_EFI,
+                TYPE_BIOS_BOOT,
+                TYPE_COREOS_USR,
+                TYPE_COREOS_RESERVED,
+                TYPE_LINUX_DATA,
+                TYPE_COREOS_RESIZE,
+            ];
+            let entry = (
+                "[A-Za-z0-9][A-Za-z0-9 _.-]{0,35}",
+                prop::sample::select(types.to_vec()),
+                prop::option::of(any::<u128>().prop_filter("not nil", |g| *g != 0)),
+                1u64..=8,
+            );
+            numbers
+                .prop_flat_map(move |numbers: BTreeSet<u32>| {
+                    let n = numbers.len();
+                    (
+                        Just(numbers.into_iter().collect::<Vec<_>>()).prop_shuffle(),
+                        prop::collection::vec(entry.clone(), n),
+                    )
+                })
+                .prop_map(|(numbers, entries)| {
+                    numbers
+                        .into_iter()
+                        .zip(entries)
+                        .map(
+                            |(number, (label, type_guid, guid, size_mib))| PartitionSpec {
+                                number,
+                                label: leak(label),
+                                type_guid,
+                                fixed_uuid: guid.map(|g| {
+                                    leak(uuid::Uuid::from_u128(g).to_string().to_uppercase())
+                                }),
+                                size_mib,
+                                content: Content::Reserved,
+                            },
+                        )
+                        .collect()
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Keel's nine partitions with any sizes read back as written, USR GUIDs included.
+            #[test]
+            fn keel_layout_of_any_size_reads_back(
+                esp_mib in 1u64..=64,
+                usr_mib in 1u64..=64,
+                oem_mib in 1u64..=64,
+                root_mib in 1u64..=64,
+            ) {
+                let sizes = Sizes { esp_mib, usr_mib, oem_mib, root_mib };
+                let (placed, size) = place(&partitions(sizes));
+                check(&write_and_read(&placed, size), &placed)?;
+            }
+
+            /// Any valid table the writer is given reads back entry for entry.
+            #[test]
+            fn any_valid_table_reads_back(specs in specs()) {
+                let (placed, size) = place(&specs);
+                check(&write_and_read(&placed, size), &placed)?;
+            }
+
+            /// Numbers with a gap (1 to 128, distinct, not 1 to n) are refused before anything
+            /// is written, rather than written renumbered.
+            #[test]
+            fn numbering_with_gaps_is_refused(
+                specs in specs_numbered(
+                    prop::collection::btree_set(1u32..=128, 1..=16)
+                        .prop_filter("has a gap", |n| n.last() != Some(&(n.len() as u32))),
+                ),
+            ) {
+                let (placed, size) = place(&specs);
+                let dir = tempfile::tempdir().unwrap();
+                let img = dir.path().join("disk.img");
+                File::create(&img).unwrap().set_len(size).unwrap();
+                let err = write_table(&img, &placed, uuid::Uuid::new_v4()).unwrap_err();
+                prop_assert!(matches!(err, TableError::Numbering(_)), "{err}");
+                let mut head = vec![0u8; MIB as usize];
+                std::io::Read::read_exact(&mut File::open(&img).unwrap(), &mut head).unwrap();
+                prop_assert!(head.iter().all(|&b| b == 0), "MBR or GPT written");
+            }
+        }
     }
 }
