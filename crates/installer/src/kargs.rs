@@ -227,4 +227,65 @@ mod tests {
             assert!(err.contains("needs a value"), "{cmdline}: {err}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// How one argument is written: bare, with its value quoted, or quoted whole
+        /// (`"key=a b"`, which the kernel also accepts).
+        #[derive(Debug, Clone, Copy)]
+        enum Quote {
+            None,
+            Value,
+            Whole,
+        }
+
+        /// Kernel-argument text for `(key, value)`; a value with whitespace is always quoted.
+        fn render(key: &str, value: &Option<String>, quote: Quote) -> String {
+            let Some(v) = value else {
+                return key.to_string();
+            };
+            let quote = match quote {
+                Quote::None if v.chars().any(char::is_whitespace) => Quote::Value,
+                q => q,
+            };
+            match quote {
+                Quote::None => format!("{key}={v}"),
+                Quote::Value => format!("{key}=\"{v}\""),
+                Quote::Whole => format!("\"{key}={v}\""),
+            }
+        }
+
+        fn quote() -> impl Strategy<Value = Quote> {
+            prop_oneof![Just(Quote::None), Just(Quote::Value), Just(Quote::Whole)]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any arguments (keys of printable ASCII without `"` and `=`, values of anything
+            /// but `"`, spaces and tabs and newlines included) written as a command line
+            /// split back into the same (key, value) pairs, in order.
+            #[test]
+            fn rendered_arguments_split_back(
+                args in prop::collection::vec(
+                    ("[!#-<>-~]{1,12}", prop::option::of("[^\"]{0,16}"), quote()),
+                    0..12,
+                ),
+                seps in prop::collection::vec("[ \t]{1,3}", 12),
+                tail in "[ \t]{0,2}\n?",
+            ) {
+                let mut line = String::new();
+                for ((k, v, q), sep) in args.iter().zip(&seps) {
+                    line.push_str(&render(k, v, *q));
+                    line.push_str(sep);
+                }
+                line.push_str(&tail);
+                let want: Vec<(String, Option<String>)> =
+                    args.into_iter().map(|(k, v, _)| (k, v)).collect();
+                prop_assert_eq!(split(&line), want);
+            }
+        }
+    }
 }
