@@ -17,6 +17,17 @@ use crate::model::{Proxy, Resource, Timeouts};
 use crate::resource;
 use crate::version::Version;
 
+/// The longest timeout honoured, in seconds (30 days): longer ones are clamped to it, so a
+/// huge value means "wait very long" and never overflows a clock.
+pub const MAX_TIMEOUT_SECS: i64 = 30 * 86400;
+
+/// `ignition.timeouts` seconds as a duration: unset or 0 gives `None`; negative values are
+/// refused by validation and treated as unset; huge ones are clamped.
+fn timeout(secs: Option<i64>) -> Option<Duration> {
+    secs.filter(|s| *s > 0)
+        .map(|s| Duration::from_secs(s.min(MAX_TIMEOUT_SECS) as u64))
+}
+
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -142,12 +153,8 @@ const ACCEPT_CONFIG: &str = "application/vnd.coreos.ignition+json;version=3.5.0,
 
 impl StdFetcher {
     fn client(&self, opts: &FetchOptions) -> Result<reqwest::blocking::Client, String> {
-        let headers = Duration::from_secs(
-            opts.timeouts
-                .http_response_headers
-                .filter(|s| *s > 0)
-                .unwrap_or(10) as u64,
-        );
+        let headers =
+            timeout(opts.timeouts.http_response_headers).unwrap_or(Duration::from_secs(10));
         let mut b = reqwest::blocking::Client::builder()
             .connect_timeout(headers)
             .timeout(headers)
@@ -180,11 +187,7 @@ impl StdFetcher {
             reason,
         };
         let client = self.client(opts).map_err(fail)?;
-        let total = opts
-            .timeouts
-            .http_total
-            .filter(|s| *s > 0)
-            .map(|s| Duration::from_secs(s as u64));
+        let total = timeout(opts.timeouts.http_total);
         let start = Instant::now();
         let mut delay = self.initial_backoff;
         let mut attempt = 0u32;

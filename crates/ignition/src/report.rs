@@ -105,6 +105,11 @@ pub enum Kind {
     PathIncludesLink,
     /// A node at a path a systemd unit or drop-in of the config also writes (3.x).
     ConflictsWithUnit,
+    /// A node below a file the same config writes (`/etc/a` and `/etc/a/b`).
+    PathBelowFile,
+    /// A path or name no file system accepts: a NUL byte, a component longer than 255
+    /// bytes, a path longer than 4095 bytes.
+    UnusablePath,
     /// A link without `target`.
     LinkTargetRequired,
     /// A hard link to a directory the config defines.
@@ -146,6 +151,12 @@ pub enum Kind {
     // --- passwd ---
     /// Spec 2.x `create` together with user-level fields.
     CreateConflict,
+    /// A passwd/group/shadow field with a `:`, a newline or a NUL byte (it would break the
+    /// file's lines apart).
+    AccountField,
+    // --- numbers ---
+    /// A number outside what it stands for (an id, a byte size, a timeout).
+    OutOfRange,
     // --- storage that needs disks ---
     /// A bad disk, partition, raid, filesystem or LUKS entry.
     Storage,
@@ -181,6 +192,8 @@ impl Kind {
             Kind::Duplicate => "duplicate entry defined",
             Kind::PathIncludesLink => "path includes link in config",
             Kind::ConflictsWithUnit => "path conflicts with systemd unit or dropin",
+            Kind::PathBelowFile => "path is below a file the config also writes",
+            Kind::UnusablePath => "path cannot be used",
             Kind::LinkTargetRequired => "link target is required",
             Kind::HardLinkToDirectory => "hard link target is a directory",
             Kind::InvalidCompression => "invalid compression method",
@@ -202,6 +215,8 @@ impl Kind {
                 "unit is enabled but has no [Install] section, so enabling it does nothing"
             }
             Kind::CreateConflict => "cannot use both the create object and user-level fields",
+            Kind::AccountField => "field cannot contain \":\", a newline or a NUL byte",
+            Kind::OutOfRange => "value out of range",
             Kind::Storage => "invalid storage entry",
         }
     }

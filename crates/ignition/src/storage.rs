@@ -206,6 +206,34 @@ fn existing_line(disk: &str, p: &Part) -> String {
     line(disk, p.number, &f)
 }
 
+/// A partition's start or size (`key`) in sectors of `sector` bytes, from MiB or sectors;
+/// `None` when unset or 0. Byte offsets must fit in a u64 (validation refuses the rest; this
+/// keeps a model built another way from wrapping).
+fn sectors(
+    at: &str,
+    key: &str,
+    mib: Option<i64>,
+    sectors: Option<i64>,
+    sector: u64,
+) -> Result<Option<u64>, StorageError> {
+    let too_big = |what: String| StorageError::Unsupported {
+        at: at.to_string(),
+        reason: format!("{what} does not fit in a 64-bit byte offset"),
+    };
+    if let Some(m) = mib.filter(|m| *m > 0) {
+        let bytes = (m as u64)
+            .checked_mul(MIB)
+            .ok_or_else(|| too_big(format!("{key}MiB {m}")))?;
+        return Ok(Some(bytes / sector));
+    }
+    match sectors.filter(|s| *s > 0) {
+        Some(s) if (s as u64).checked_mul(sector).is_none() => {
+            Err(too_big(format!("{key} {s} (sectors of {sector} bytes)")))
+        }
+        s => Ok(s.map(|s| s as u64)),
+    }
+}
+
 /// The sfdisk script that turns `table` (the disk as it is; `None`: no partition table) into
 /// what `disk` asks for, or `None` when it already is. `node` is the disk's device node.
 pub fn partition_script(
@@ -243,16 +271,8 @@ pub fn partition_script(
                 label.is_some_and(|l| e.label == l)
             }
         });
-        let start = p
-            .start_mib
-            .filter(|s| *s > 0)
-            .map(|s| s as u64 * MIB / sector)
-            .or(p.start_sectors.filter(|s| *s > 0).map(|s| s as u64));
-        let size = p
-            .size_mib
-            .filter(|s| *s > 0)
-            .map(|s| s as u64 * MIB / sector)
-            .or(p.size_sectors.filter(|s| *s > 0).map(|s| s as u64));
+        let start = sectors(&at, "start", p.start_mib, p.start_sectors, sector)?;
+        let size = sectors(&at, "size", p.size_mib, p.size_sectors, sector)?;
         let type_guid = p.type_guid.as_deref().map(str::to_uppercase);
         let guid = p.guid.as_deref().map(str::to_uppercase);
         let should_exist = p.should_exist != Some(false);

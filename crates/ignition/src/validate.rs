@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::fetch::MAX_TIMEOUT_SECS;
 use crate::model::*;
 use crate::report::{JsonPath, Kind, Report};
 use crate::resource;
@@ -44,6 +45,54 @@ enum Use {
     Reference,
     /// File contents or appended data.
     Contents,
+}
+
+/// The longest path Linux accepts (`PATH_MAX` - 1).
+pub const PATH_MAX: usize = 4095;
+/// The longest file name Linux file systems accept.
+pub const NAME_MAX: usize = 255;
+
+/// Why `p` (a path or a file name) cannot exist on a Linux file system, if it cannot.
+pub fn unusable_path(p: &str) -> Option<String> {
+    if p.contains('\0') {
+        return Some("contains a NUL byte".into());
+    }
+    if p.len() > PATH_MAX {
+        return Some(format!("is longer than {PATH_MAX} bytes ({})", p.len()));
+    }
+    p.split('/').find(|c| c.len() > NAME_MAX).map(|c| {
+        let start: String = c.chars().take(16).collect();
+        format!(
+            "has a component longer than {NAME_MAX} bytes ({start}..., {} bytes)",
+            c.len()
+        )
+    })
+}
+
+/// The largest id: 4294967295 is `(uid_t) -1`, which tells chown "no change".
+pub const MAX_ID: i64 = u32::MAX as i64 - 1;
+
+/// `p` simplified lexically (`//`, `.`, `..` and a trailing `/` removed).
+fn lexical(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The proper ancestors of the simplified absolute path `p`, below `/` (`/a/b/c` → `/a`,
+/// `/a/b`).
+fn ancestors(p: &str) -> impl Iterator<Item = &str> {
+    p.match_indices('/')
+        .map(|(i, _)| &p[..i])
+        .filter(|a| !a.is_empty())
 }
 
 /// `path.Clean(p) == p` for an absolute path.
@@ -90,6 +139,12 @@ impl V<'_> {
         match p {
             None | Some("") => {
                 self.r.error(at, Kind::PathMissing);
+                false
+            }
+            Some(p) if unusable_path(p).is_some() => {
+                let why = unusable_path(p).unwrap_or_default();
+                self.r
+                    .error_msg(at, Kind::UnusablePath, format!("path {p:?} {why}"));
                 false
             }
             Some(p) if !p.starts_with('/') => {
@@ -241,6 +296,15 @@ impl V<'_> {
                     Kind::TypeMismatch,
                     "timeout must not be negative",
                 );
+            } else if let Some(s) = value.filter(|s| *s > MAX_TIMEOUT_SECS) {
+                self.r.warn_msg(
+                    &ign.timeouts.at.key(what),
+                    Kind::OutOfRange,
+                    format!(
+                        "a timeout of {s} seconds is longer than {} days; it is clamped to that",
+                        MAX_TIMEOUT_SECS / 86400
+                    ),
+                );
             }
         }
     }
@@ -249,9 +313,17 @@ impl V<'_> {
         if o.id.is_some() && o.name.is_some() {
             self.r.error(&o.at, Kind::IdAndName);
         }
-        if o.id.is_some_and(|id| !(0..=u32::MAX as i64).contains(&id)) {
-            self.r
-                .error_msg(&o.at.key("id"), Kind::TypeMismatch, "id out of range");
+        self.id(o.id, &o.at.key("id"), "id");
+    }
+
+    /// A uid or gid: 0 to [`MAX_ID`].
+    fn id(&mut self, id: Option<i64>, at: &JsonPath, what: &str) {
+        if let Some(id) = id.filter(|id| !(0..=MAX_ID).contains(id)) {
+            self.r.error_msg(
+                at,
+                Kind::OutOfRange,
+                format!("{what} {id} is out of range: ids go from 0 to {MAX_ID} ({} means \"no change\" to chown)", u32::MAX),
+            );
         }
     }
 
@@ -338,6 +410,25 @@ impl V<'_> {
             .collect();
         for l in &st.links {
             self.node(&l.node, &fs_names);
+            let hard = l.hard == Some(true);
+            if let Some(t) = l.target.as_deref() {
+                // A symlink's target is text (only its length and NULs matter); a hard link's
+                // is a path.
+                let why = if hard {
+                    unusable_path(t)
+                } else if t.contains('\0') {
+                    Some("contains a NUL byte".to_string())
+                } else {
+                    (t.len() > PATH_MAX).then(|| format!("is longer than {PATH_MAX} bytes"))
+                };
+                if let Some(why) = why {
+                    self.r.error_msg(
+                        &l.node.at.key("target"),
+                        Kind::UnusablePath,
+                        format!("link target {t:?} {why}"),
+                    );
+                }
+            }
             match l.target.as_deref() {
                 None | Some("") => {
                     if self.version >= Version::new(3, 3) {
@@ -403,26 +494,9 @@ impl V<'_> {
                 }
             }
         }
+        self.below_files_and_links(&nodes, st);
         if !self.v3() {
             return;
-        }
-        let link_paths: Vec<&str> = st
-            .links
-            .iter()
-            .filter_map(|l| l.node.path.as_deref())
-            .collect();
-        for (n, what) in &nodes {
-            let Some(p) = n.path.as_deref() else { continue };
-            if let Some(l) = link_paths
-                .iter()
-                .find(|l| p.len() > l.len() && p.starts_with(**l) && p.as_bytes()[l.len()] == b'/')
-            {
-                self.r.error_msg(
-                    &n.at.key("path"),
-                    Kind::PathIncludesLink,
-                    format!("{what} path includes link in config: {l:?}"),
-                );
-            }
         }
         // Paths that systemd.units writes.
         let mut unit_paths = HashSet::new();
@@ -442,6 +516,46 @@ impl V<'_> {
         for (n, _) in &nodes {
             if n.path.as_deref().is_some_and(|p| unit_paths.contains(p)) {
                 self.r.error(&n.at.key("path"), Kind::ConflictsWithUnit);
+            }
+        }
+    }
+
+    /// Nothing may be below a file or a link the same config writes (within one spec 2.x
+    /// filesystem): a file's path cannot also be a directory, and what is below a link would
+    /// land wherever the link points (3.x), or make the link fail because its path became a
+    /// directory first (2.x writes links last).
+    fn below_files_and_links(&mut self, nodes: &[(&Node, &str)], st: &Storage) {
+        let key = |n: &Node| Some((n.filesystem.clone(), lexical(n.path.as_deref()?)));
+        let files: HashMap<(Option<String>, String), &JsonPath> = st
+            .files
+            .iter()
+            .filter_map(|f| Some((key(&f.node)?, &f.node.at)))
+            .collect();
+        let links: HashMap<(Option<String>, String), &JsonPath> = st
+            .links
+            .iter()
+            .filter_map(|l| Some((key(&l.node)?, &l.node.at)))
+            .collect();
+        for (n, what) in nodes {
+            let Some((fs, p)) = key(n) else { continue };
+            for a in ancestors(&p) {
+                let k = (fs.clone(), a.to_string());
+                if let Some(at) = files.get(&k) {
+                    self.r.error_msg(
+                        &n.at.key("path"),
+                        Kind::PathBelowFile,
+                        format!("{what} path {p:?} is below the file {a} defined at {at}"),
+                    );
+                    break;
+                }
+                if links.contains_key(&k) {
+                    self.r.error_msg(
+                        &n.at.key("path"),
+                        Kind::PathIncludesLink,
+                        format!("{what} path includes link in config: {a:?}"),
+                    );
+                    break;
+                }
             }
         }
     }

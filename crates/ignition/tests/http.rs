@@ -255,3 +255,27 @@ fn a_missing_referenced_config_is_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn huge_timeouts_do_not_panic() {
+    let srv = serve(HashMap::from([(
+        "/f".to_string(),
+        vec![(200, b"ok".to_vec())],
+    )]));
+    let (_t, root) = root();
+    let out = apply(
+        &root,
+        &format!(
+            r#"{{"ignition":{{"version":"3.0.0","timeouts":{{"httpResponseHeaders":9223372036854775807,"httpTotal":9223372036854775807}}}},
+              "storage":{{"files":[{{"path":"/f","contents":{{"source":"{}/f"}}}}]}}}}"#,
+            srv.base
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read_to_string(root.join("f")).unwrap(), "ok");
+}

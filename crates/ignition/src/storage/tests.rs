@@ -163,6 +163,20 @@ fn partitions_keep_numbers_and_fill_gaps() {
 }
 
 #[test]
+fn sizes_past_u64_bytes_are_errors_not_panics() {
+    // Validation refuses these; a model built another way must still not wrap or panic.
+    let mut d = cfg(DOCKER).storage.disks[0].clone();
+    d.partitions[0].size_mib = Some(1 << 44);
+    let err = partition_script(&d, "/dev/vdb", None).unwrap_err();
+    assert!(err.to_string().contains("sizeMiB"), "{err}");
+    d.partitions[0].size_mib = None;
+    d.partitions[0].start_sectors = Some(i64::MAX);
+    let table = parse_table(&TABLE.replace("\"sectorsize\":512", "\"sectorsize\":4096")).unwrap();
+    let err = partition_script(&d, "/dev/vdb", Some(&table)).unwrap_err();
+    assert!(err.to_string().contains("start"), "{err}");
+}
+
+#[test]
 fn escapes_like_systemd() {
     assert_eq!(escape_path("/var/lib/docker"), "var-lib-docker");
     assert_eq!(escape_path("/srv/my-data/"), "srv-my\\x2ddata");

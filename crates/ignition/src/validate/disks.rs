@@ -84,6 +84,12 @@ impl V<'_> {
                     Kind::Storage,
                     "partition number must not be negative",
                 );
+            } else if number > i64::from(u32::MAX) {
+                self.r.error_msg(
+                    &at.key("number"),
+                    Kind::OutOfRange,
+                    format!("partition number {number} is out of range"),
+                );
             }
             if number > 0 && !numbers.insert(number) {
                 self.r.error_msg(
@@ -128,6 +134,7 @@ impl V<'_> {
                     );
                 }
             }
+            self.byte_offsets(p);
             if let Some(start) = p.start_sectors {
                 if start != 0 && start % 2048 != 0 {
                     self.r.error_msg(
@@ -158,6 +165,51 @@ impl V<'_> {
         for (i, a) in extents.iter().enumerate() {
             if extents[..i].iter().any(|b| a.0 < b.1 && b.0 < a.1) {
                 self.r.error_msg(a.2, Kind::Storage, "partitions overlap");
+            }
+        }
+    }
+
+    /// Partitions are placed by byte offsets in a u64: the start, the size and the end, in
+    /// MiB or (spec 2.x) 512-byte sectors, must each fit once turned into bytes.
+    fn byte_offsets(&mut self, p: &Partition) {
+        for (start_key, start, size_key, size, unit, unit_name) in [
+            (
+                "startMiB",
+                p.start_mib,
+                "sizeMiB",
+                p.size_mib,
+                1u64 << 20,
+                "MiB",
+            ),
+            (
+                "start",
+                p.start_sectors,
+                "size",
+                p.size_sectors,
+                512,
+                "sectors of 512",
+            ),
+        ] {
+            let bytes = |v: i64| u64::try_from(v).ok().and_then(|v| v.checked_mul(unit));
+            let mut fits = true;
+            for (key, v) in [(start_key, start), (size_key, size)] {
+                if let Some(v) = v.filter(|v| *v > 0 && bytes(*v).is_none()) {
+                    fits = false;
+                    self.r.error_msg(
+                        &p.at.key(key),
+                        Kind::OutOfRange,
+                        format!("{key} {v} does not fit: {v} {unit_name} is more than 2^64 bytes"),
+                    );
+                }
+            }
+            if let (true, Some(s), Some(z)) = (fits, start, size) {
+                if s > 0 && z > 0 && s.checked_add(z).and_then(bytes).is_none() {
+                    self.r.error_msg(
+                        &p.at.key(size_key),
+                        Kind::OutOfRange,
+                        format!("{start_key} {s} + {size_key} {z} does not fit: the partition would end past 2^64 bytes"),
+                    );
+                }
             }
         }
     }

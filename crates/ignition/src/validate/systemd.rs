@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::V;
+use super::{unusable_path, NAME_MAX, V};
 use crate::model::*;
 use crate::report::{JsonPath, Kind};
 use crate::units;
@@ -26,7 +26,7 @@ impl V<'_> {
                     Kind::UnitExtension,
                     format!("invalid systemd unit extension: {n:?}"),
                 ),
-                _ => {}
+                Some(n) => self.unit_name(u, n),
             }
             self.unit_text(u.contents.as_deref(), &u.at.key("contents"));
             if u.enabled == Some(true) {
@@ -72,9 +72,30 @@ impl V<'_> {
         }
     }
 
+    /// A unit name Ignition accepts (its suffix is known) must also be a file name.
+    fn unit_name(&mut self, u: &Unit, n: &str) {
+        let at = u.at.key("name");
+        if let Some(why) = unusable_path(n).or_else(|| {
+            (!u.dropins.is_empty() && n.len() + ".d".len() > NAME_MAX).then(|| {
+                format!("is too long for its drop-in directory {n}.d ({NAME_MAX} bytes at most)")
+            })
+        }) {
+            self.r
+                .error_msg(&at, Kind::UnusablePath, format!("unit name {n:?} {why}"));
+        }
+    }
+
     fn dropin(&mut self, d: &Dropin, what: &str) {
         match d.name.as_deref() {
             None | Some("") => self.r.error(&d.at.key("name"), Kind::NameMissing),
+            Some(n) if unusable_path(n).is_some() => self.r.error_msg(
+                &d.at.key("name"),
+                Kind::UnusablePath,
+                format!(
+                    "drop-in name {n:?} {}",
+                    unusable_path(n).unwrap_or_default()
+                ),
+            ),
             Some(n) if !units::valid_dropin_name(n) => self.r.error_msg(
                 &d.at.key("name"),
                 Kind::DropinExtension,
@@ -101,7 +122,15 @@ impl V<'_> {
                         format!("invalid networkd unit extension: {n:?}"),
                     )
                 }
-                _ => {}
+                Some(n) => {
+                    if let Some(why) = unusable_path(n) {
+                        self.r.error_msg(
+                            &u.at.key("name"),
+                            Kind::UnusablePath,
+                            format!("networkd unit name {n:?} {why}"),
+                        );
+                    }
+                }
             }
             self.unit_text(u.contents.as_deref(), &u.at.key("contents"));
             for d in &u.dropins {

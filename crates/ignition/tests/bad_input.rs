@@ -1,0 +1,228 @@
+//! Issue 9, "Bad input that gets through": configs (and roots) that used to pass `validate`
+//! and then made `apply` stop half-way, write where the config never pointed, delete what
+//! was not the user's, or wrap numbers silently. Each test names the contract it guards:
+//!  * what `apply` would refuse because of the config alone, `validate` refuses first, with
+//!    the JSON path;
+//!  * what only the root can reveal makes `apply` fail before its first write.
+
+use ignition::parse;
+
+/// The error lines of `json` (`$.path: message`); empty when it is valid.
+fn errors(json: &str) -> Vec<String> {
+    match parse(json.as_bytes()) {
+        Ok(_) => Vec::new(),
+        Err(r) => r
+            .errors()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect(),
+    }
+}
+
+/// Asserts that `json` is refused with an error at `path` whose message contains `needle`.
+fn assert_refused(json: &str, path: &str, needle: &str) {
+    let errs = errors(json);
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with(&format!("{path}: ")) && e.contains(needle)),
+        "expected an error at {path} containing {needle:?}, got {errs:#?}\nfor {json}"
+    );
+}
+
+fn assert_valid(json: &str) {
+    let errs = errors(json);
+    assert!(errs.is_empty(), "{json}\n{errs:#?}");
+}
+
+// --- 1. validate refuses what apply would refuse; apply writes nothing on failure ---
+
+#[test]
+fn validate_refuses_a_nul_byte_in_a_path() {
+    for (doc, path) in [
+        (
+            r#"{"ignition":{"version":"3.0.0"},"storage":{"files":[{"path":"/etc/ok"},{"path":"/etc/a\u0000b"}]}}"#,
+            "$.storage.files[1].path",
+        ),
+        (
+            r#"{"ignition":{"version":"3.3.0"},"storage":{"directories":[{"path":"/var/a\u0000"}]}}"#,
+            "$.storage.directories[0].path",
+        ),
+        (
+            r#"{"ignition":{"version":"3.3.0"},"storage":{"links":[{"path":"/l","target":"/x\u0000y"}]}}"#,
+            "$.storage.links[0].target",
+        ),
+        (
+            r#"{"ignition":{"version":"2.2.0"},"storage":{"files":[{"filesystem":"root","path":"/a\u0000"}]}}"#,
+            "$.storage.files[0].path",
+        ),
+        (
+            r#"{"ignition":{"version":"3.2.0"},"passwd":{"users":[{"name":"u","homeDir":"/home/u\u0000"}]}}"#,
+            "$.passwd.users[0].homeDir",
+        ),
+        (
+            r#"{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"a.service","dropins":[{"name":"x\u0000.conf","contents":""}]}]}}"#,
+            "$.systemd.units[0].dropins[0].name",
+        ),
+    ] {
+        assert_refused(doc, path, "NUL");
+    }
+}
+
+#[test]
+fn validate_refuses_a_node_below_a_file_of_the_same_config() {
+    for v in ["3.0.0", "3.4.0"] {
+        let doc = format!(
+            r#"{{"ignition":{{"version":"{v}"}},"storage":{{
+                "files":[{{"path":"/etc/a","contents":{{"source":"data:,x"}}}},{{"path":"/etc/a/b"}}],
+                "directories":[{{"path":"/etc/a/c/d"}}]}}}}"#
+        );
+        assert_refused(&doc, "$.storage.files[1].path", "below the file /etc/a");
+        assert_refused(
+            &doc,
+            "$.storage.directories[0].path",
+            "below the file /etc/a",
+        );
+    }
+    // The order in the config does not matter, and spec 2.x compares within a filesystem.
+    assert_refused(
+        r#"{"ignition":{"version":"2.2.0"},"storage":{"files":[
+            {"filesystem":"root","path":"/etc/a/b"},{"filesystem":"root","path":"/etc/a"}]}}"#,
+        "$.storage.files[0].path",
+        "below the file /etc/a",
+    );
+    assert_valid(
+        r#"{"ignition":{"version":"2.2.0"},"storage":{
+            "filesystems":[{"name":"data","path":"/srv"}],
+            "files":[{"filesystem":"root","path":"/etc/a"},{"filesystem":"data","path":"/etc/a/b"}]}}"#,
+    );
+    // A prefix of the name is not a parent.
+    assert_valid(
+        r#"{"ignition":{"version":"3.0.0"},"storage":{"files":[{"path":"/etc/a"},{"path":"/etc/ab"}]}}"#,
+    );
+    // Spec 2.x: a node below a link of the same config (links are made last, so the link
+    // would find a directory there and fail).
+    assert_refused(
+        r#"{"ignition":{"version":"2.2.0"},"storage":{
+            "links":[{"filesystem":"root","path":"/opt","target":"/var/opt"}],
+            "files":[{"filesystem":"root","path":"/opt/x"}]}}"#,
+        "$.storage.files[0].path",
+        "link",
+    );
+}
+
+#[test]
+fn validate_refuses_two_users_with_one_uid_and_two_groups_with_one_gid() {
+    for v in ["2.1.0", "3.0.0", "3.4.0"] {
+        let doc = format!(
+            r#"{{"ignition":{{"version":"{v}"}},"passwd":{{
+                "users":[{{"name":"alice","uid":1001}},{{"name":"bob","uid":1001}},{{"name":"carol","uid":1002}}],
+                "groups":[{{"name":"ops","gid":3000}},{{"name":"dev","gid":3000}}]}}}}"#
+        );
+        assert_refused(&doc, "$.passwd.users[1].uid", "alice");
+        assert_refused(&doc, "$.passwd.groups[1].gid", "ops");
+        assert_eq!(errors(&doc).len(), 2, "{:#?}", errors(&doc));
+    }
+    // A user that is being removed does not hold its uid.
+    assert_valid(
+        r#"{"ignition":{"version":"3.2.0"},"passwd":{"users":[
+            {"name":"old","uid":1001,"shouldExist":false},{"name":"new","uid":1001}]}}"#,
+    );
+}
+
+#[test]
+fn validate_refuses_account_fields_that_would_corrupt_passwd() {
+    let doc = r#"{"ignition":{"version":"3.2.0"},"passwd":{"users":[{"name":"u",
+        "gecos":"x\nevil::0:0::/root:/bin/sh","homeDir":"/home/a:b","shell":"/bin/sh\n",
+        "passwordHash":"$6$a:b"}],
+        "groups":[{"name":"g","passwordHash":"a\nb"}]}}"#;
+    for path in [
+        "$.passwd.users[0].gecos",
+        "$.passwd.users[0].homeDir",
+        "$.passwd.users[0].shell",
+        "$.passwd.users[0].passwordHash",
+        "$.passwd.groups[0].passwordHash",
+    ] {
+        assert_refused(doc, path, "cannot contain");
+    }
+}
+
+// --- 4. numbers out of range ---
+
+#[test]
+fn ids_that_mean_no_change_or_do_not_fit_are_refused() {
+    for id in ["4294967295", "4294967296", "-1"] {
+        let doc = format!(
+            r#"{{"ignition":{{"version":"3.2.0"}},
+              "passwd":{{"users":[{{"name":"u","uid":{id}}}],"groups":[{{"name":"g","gid":{id}}}]}},
+              "storage":{{"files":[{{"path":"/f","user":{{"id":{id}}},"group":{{"id":{id}}}}}]}}}}"#
+        );
+        for path in [
+            "$.passwd.users[0].uid",
+            "$.passwd.groups[0].gid",
+            "$.storage.files[0].user.id",
+            "$.storage.files[0].group.id",
+        ] {
+            assert_refused(&doc, path, "4294967294");
+        }
+    }
+    assert_valid(
+        r#"{"ignition":{"version":"3.2.0"},"passwd":{"users":[{"name":"u","uid":4294967294}]}}"#,
+    );
+}
+
+#[test]
+fn partition_sizes_whose_bytes_overflow_are_refused() {
+    let part = |fields: &str| {
+        format!(
+            r#"{{"ignition":{{"version":"3.2.0"}},"storage":{{"disks":[{{"device":"/dev/vdb",
+                "partitions":[{{"label":"p",{fields}}}]}}]}}}}"#
+        )
+    };
+    // 2^44 MiB is 2^64 bytes.
+    assert_refused(
+        &part(r#""sizeMiB":17592186044416"#),
+        "$.storage.disks[0].partitions[0].sizeMiB",
+        "bytes",
+    );
+    assert_refused(
+        &part(r#""startMiB":17592186044416"#),
+        "$.storage.disks[0].partitions[0].startMiB",
+        "bytes",
+    );
+    assert_refused(
+        &part(r#""startMiB":9223372036854775807,"sizeMiB":1"#),
+        "$.storage.disks[0].partitions[0].startMiB",
+        "bytes",
+    );
+    assert_refused(
+        &part(r#""startMiB":17592186044415,"sizeMiB":1"#),
+        "$.storage.disks[0].partitions[0].sizeMiB",
+        "bytes",
+    );
+    assert_valid(&part(r#""startMiB":1,"sizeMiB":17592186044414"#));
+    assert_refused(
+        &part(r#""number":4294967297"#),
+        "$.storage.disks[0].partitions[0].number",
+        "out of range",
+    );
+    // Spec 2.x sectors (512 bytes).
+    assert_refused(
+        r#"{"ignition":{"version":"2.2.0"},"storage":{"disks":[{"device":"/dev/vdb",
+            "partitions":[{"label":"p","size":36028797018963968}]}]}}"#,
+        "$.storage.disks[0].partitions[0].size",
+        "bytes",
+    );
+}
+
+#[test]
+fn huge_timeouts_are_accepted_and_clamped_with_a_warning() {
+    let cfg = parse(
+        br#"{"ignition":{"version":"3.2.0","timeouts":{"httpResponseHeaders":9223372036854775807,"httpTotal":9223372036854775807}}}"#,
+    )
+    .unwrap();
+    let w: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("$.ignition.timeouts.httpResponseHeaders") && w.contains("clamped")),
+        "{w:?}"
+    );
+}
