@@ -33,6 +33,7 @@ pub mod root;
 pub mod spec;
 pub mod storage;
 pub mod translate;
+pub mod unit_name;
 pub mod units;
 pub mod validate;
 pub mod version;

@@ -146,6 +146,9 @@ pub enum Kind {
     NetworkdExtension,
     /// Unit text that systemd cannot parse.
     UnitContents,
+    /// A `WantedBy=`, `RequiredBy=` or `Alias=` name that is not a valid unit name for the
+    /// unit (it would become a path when the unit is enabled).
+    InstallName,
     /// An enabled unit without an `[Install]` section (warning).
     NoInstallSection,
     // --- passwd ---
@@ -211,6 +214,7 @@ impl Kind {
             Kind::DropinExtension => "invalid systemd drop-in extension",
             Kind::NetworkdExtension => "invalid networkd unit extension",
             Kind::UnitContents => "invalid unit content",
+            Kind::InstallName => "invalid unit name in [Install]",
             Kind::NoInstallSection => {
                 "unit is enabled but has no [Install] section, so enabling it does nothing"
             }

@@ -5,7 +5,9 @@
 //!    the JSON path;
 //!  * what only the root can reveal makes `apply` fail before its first write.
 
-use ignition::parse;
+use std::fs;
+
+use ignition::{load, parse, MapFetcher};
 
 /// The error lines of `json` (`$.path: message`); empty when it is valid.
 fn errors(json: &str) -> Vec<String> {
@@ -31,6 +33,25 @@ fn assert_refused(json: &str, path: &str, needle: &str) {
 fn assert_valid(json: &str) {
     let errs = errors(json);
     assert!(errs.is_empty(), "{json}\n{errs:#?}");
+}
+
+/// A root with accounts, a vendor unit dir and a few files.
+fn populated_root() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    fs::create_dir_all(r.join("etc")).unwrap();
+    fs::create_dir_all(r.join("usr/lib/systemd/system")).unwrap();
+    fs::create_dir_all(r.join("usr/sbin")).unwrap();
+    fs::write(r.join("usr/sbin/tool"), "binary").unwrap();
+    fs::write(
+        r.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500::/home/core:/bin/bash\n",
+    )
+    .unwrap();
+    fs::write(r.join("etc/group"), "root:x:0:\ncore:x:500:\n").unwrap();
+    fs::write(r.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    fs::write(r.join("etc/hostname"), "old\n").unwrap();
+    t
 }
 
 // --- 1. validate refuses what apply would refuse; apply writes nothing on failure ---
@@ -143,6 +164,107 @@ fn validate_refuses_account_fields_that_would_corrupt_passwd() {
     ] {
         assert_refused(doc, path, "cannot contain");
     }
+}
+
+// --- 2. [Install] names are unit names ---
+
+fn unit_doc(name: &str, install: &str) -> String {
+    let install = install.replace('\n', "\\n");
+    format!(
+        r#"{{"ignition":{{"version":"3.2.0"}},"systemd":{{"units":[{{"name":"{name}","enabled":true,
+            "contents":"[Service]\nExecStart=/bin/true\n[Install]\n{install}\n"}}]}}}}"#
+    )
+}
+
+#[test]
+fn install_names_are_checked_as_systemd_does() {
+    let at = "$.systemd.units[0].contents";
+    let refused = [
+        ("app.service", "Alias=../../../etc", "Alias=../../../etc"),
+        (
+            "app.service",
+            "Alias=/etc/x.service",
+            "Alias=/etc/x.service",
+        ),
+        ("app.service", "WantedBy=../../etc.target", "WantedBy="),
+        (
+            "app.service",
+            "RequiredBy=multi-user",
+            "RequiredBy=multi-user",
+        ),
+        (
+            "app.service",
+            "WantedBy=a..b.target",
+            "WantedBy=a..b.target",
+        ),
+        ("app.service", "WantedBy=sp ace.target", "WantedBy="),
+        ("app.service", "Alias=app.socket", "same suffix"),
+        (
+            "app.service",
+            "Alias=other@.service",
+            "Alias=other@.service",
+        ),
+        ("app@.service", "Alias=other.service", "Alias=other.service"),
+        ("app@a.service", "Alias=other@b.service", "instance"),
+        ("data.mount", "Alias=other.mount", "not allowed"),
+        ("app.service", "Alias=%H.service", "%H"),
+    ];
+    for (name, install, needle) in refused {
+        let doc = unit_doc(name, install);
+        assert_refused(&doc, at, needle);
+        assert_refused(&doc, at, name);
+    }
+    let long = format!("WantedBy={}.target", "a".repeat(250));
+    assert_refused(&unit_doc("app.service", &long), at, "long");
+
+    for (name, install) in [
+        (
+            "app.service",
+            "WantedBy=multi-user.target\nAlias=application.service",
+        ),
+        (
+            "app.service",
+            "RequiredBy=a.target b.target\nAlias=app.service",
+        ),
+        (
+            "app@.service",
+            "WantedBy=multi-user.target\nAlias=other@.service",
+        ),
+        ("app@x.service", "Alias=other@x.service other@.service"),
+        (
+            "app@.service",
+            "WantedBy=getty.target\nAlias=%p-alt@.service",
+        ),
+        ("sys-fs-x.device", "Alias=dev-y.device"),
+        ("a:b_c\\\\x2d.service", "WantedBy=sockets.target"),
+        ("app.service", "Also=whatever\nWantedBy="),
+    ] {
+        assert_valid(&unit_doc(name, install));
+    }
+
+    // A drop-in's [Install] counts too, and disabling checks the names it would remove.
+    assert_refused(
+        r#"{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"app.service","enabled":false,
+            "dropins":[{"name":"x.conf","contents":"[Install]\nAlias=../../../etc\n"}]}]}}"#,
+        "$.systemd.units[0].dropins[0].contents",
+        "Alias=../../../etc",
+    );
+    // Spec 2.x too.
+    assert_refused(
+        r#"{"ignition":{"version":"2.2.0"},"systemd":{"units":[{"name":"app.service","enable":true,
+            "contents":"[Install]\nAlias=../../../etc\n"}]}}"#,
+        at,
+        "Alias=../../../etc",
+    );
+}
+
+#[test]
+fn an_alias_can_no_longer_replace_etc() {
+    let t = populated_root();
+    let doc = unit_doc("app.service", "Alias=../../../etc");
+    let f = MapFetcher::new();
+    assert!(load(doc.as_bytes(), &f).is_err());
+    assert!(fs::symlink_metadata(t.path().join("etc")).unwrap().is_dir());
 }
 
 // --- 4. numbers out of range ---

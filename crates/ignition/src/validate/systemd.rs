@@ -1,11 +1,11 @@
-//! systemd units and drop-ins, and spec 2.x networkd units.
+//! systemd units and drop-ins (names, text, `[Install]` names), and spec 2.x networkd units.
 
 use std::collections::HashSet;
 
 use super::{unusable_path, NAME_MAX, V};
 use crate::model::*;
 use crate::report::{JsonPath, Kind};
-use crate::units;
+use crate::{unit_name, units};
 
 impl V<'_> {
     fn unit_text(&mut self, text: Option<&str>, at: &JsonPath) {
@@ -29,6 +29,12 @@ impl V<'_> {
                 Some(n) => self.unit_name(u, n),
             }
             self.unit_text(u.contents.as_deref(), &u.at.key("contents"));
+            if let (Some(n), Some(_)) = (u.name.as_deref().filter(|n| !n.is_empty()), u.enabled) {
+                self.install_names(n, u.contents.as_deref(), &u.at.key("contents"));
+                for d in &u.dropins {
+                    self.install_names(n, d.contents.as_deref(), &d.at.key("contents"));
+                }
+            }
             if u.enabled == Some(true) {
                 if let Some(c) = u.contents.as_deref().filter(|c| !c.trim().is_empty()) {
                     let mut inst = units::parse_install(c);
@@ -72,7 +78,8 @@ impl V<'_> {
         }
     }
 
-    /// A unit name Ignition accepts (its suffix is known) must also be a file name.
+    /// A unit name Ignition accepts (its suffix is known): it must also be a file name, and
+    /// systemd should be able to load it.
     fn unit_name(&mut self, u: &Unit, n: &str) {
         let at = u.at.key("name");
         if let Some(why) = unusable_path(n).or_else(|| {
@@ -82,6 +89,24 @@ impl V<'_> {
         }) {
             self.r
                 .error_msg(&at, Kind::UnusablePath, format!("unit name {n:?} {why}"));
+        } else if let Err(why) = unit_name::parse(n) {
+            self.r.warn_msg(
+                &at,
+                Kind::UnitExtension,
+                format!("systemd will not load a unit named {n:?}: {why}"),
+            );
+        }
+    }
+
+    /// `WantedBy=`, `RequiredBy=` and `Alias=` of an enabled (or disabled) unit become
+    /// links in the unit directory: each must be a unit name that fits the unit.
+    fn install_names(&mut self, unit: &str, text: Option<&str>, at: &JsonPath) {
+        let Some(text) = text else { return };
+        if let Err(errors) = unit_name::resolve_install(unit, &units::parse_install(text)) {
+            for e in errors {
+                self.r
+                    .error_msg(at, Kind::InstallName, format!("unit {unit}: [Install] {e}"));
+            }
         }
     }
 
