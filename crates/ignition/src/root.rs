@@ -8,6 +8,10 @@
 //! whose target climbs above the root is refused rather than clamped, and so is a loop. The
 //! last component is never followed, so writers replace a symlink instead of writing through
 //! it.
+//!
+//! The walk asks a [`Lookup`] what is at each host path: [`RealFs`] asks the file system;
+//! `apply`'s dry run passes its own view of the tree as it will be, so every path is checked
+//! against what earlier steps would have created before anything is written.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -60,6 +64,52 @@ pub enum RootError {
         /// Cause.
         source: io::Error,
     },
+}
+
+/// What is at a host path, as far as a walk cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeType {
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// Anything else (a regular file, a device, ...).
+    Other,
+}
+
+/// The tree a walk looks at.
+pub trait Lookup {
+    /// What is at `host` (not following a symlink there), or `None` when nothing is.
+    fn node_type(&self, host: &Path) -> io::Result<Option<NodeType>>;
+    /// The target of the symlink at `host`.
+    fn link_target(&self, host: &Path) -> io::Result<PathBuf>;
+    /// Creates the directory `host` with mode 0755 (its parent exists).
+    fn make_dir(&mut self, host: &Path) -> io::Result<()>;
+}
+
+/// The file system itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealFs;
+
+impl Lookup for RealFs {
+    fn node_type(&self, host: &Path) -> io::Result<Option<NodeType>> {
+        match std::fs::symlink_metadata(host) {
+            Ok(m) if m.file_type().is_symlink() => Ok(Some(NodeType::Symlink)),
+            Ok(m) if m.is_dir() => Ok(Some(NodeType::Dir)),
+            Ok(_) => Ok(Some(NodeType::Other)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn link_target(&self, host: &Path) -> io::Result<PathBuf> {
+        std::fs::read_link(host)
+    }
+
+    fn make_dir(&mut self, host: &Path) -> io::Result<()> {
+        std::fs::DirBuilder::new().mode(0o755).create(host)?;
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(0o755))
+    }
 }
 
 /// A directory that plays `/`.
@@ -116,22 +166,48 @@ impl Root {
     /// Resolves a directory path (all components followed). With `create`, missing
     /// directories are made with mode 0755.
     pub fn resolve_dir(&self, path: &str, create: bool) -> Result<PathBuf, RootError> {
+        self.resolve_dir_in(path, create, &mut RealFs)
+    }
+
+    /// [`Root::resolve_dir`] against `tree`.
+    pub fn resolve_dir_in(
+        &self,
+        path: &str,
+        create: bool,
+        tree: &mut dyn Lookup,
+    ) -> Result<PathBuf, RootError> {
         let comps = components(path)?;
-        self.walk(path, comps, create)
+        self.walk(path, comps, create, tree)
     }
 
     /// Resolves `path` for writing: parents followed (and created when `create_parents`),
     /// the last component not followed. Returns the host path.
     pub fn resolve(&self, path: &str, create_parents: bool) -> Result<PathBuf, RootError> {
+        self.resolve_in(path, create_parents, &mut RealFs)
+    }
+
+    /// [`Root::resolve`] against `tree`.
+    pub fn resolve_in(
+        &self,
+        path: &str,
+        create_parents: bool,
+        tree: &mut dyn Lookup,
+    ) -> Result<PathBuf, RootError> {
         let mut comps = components(path)?;
         let Some(last) = comps.pop() else {
             return Err(RootError::Invalid { path: path.into() });
         };
-        let parent = self.walk(path, comps, create_parents)?;
+        let parent = self.walk(path, comps, create_parents, tree)?;
         Ok(parent.join(last))
     }
 
-    fn walk(&self, path: &str, comps: Vec<OsString>, create: bool) -> Result<PathBuf, RootError> {
+    fn walk(
+        &self,
+        path: &str,
+        comps: Vec<OsString>,
+        create: bool,
+        tree: &mut dyn Lookup,
+    ) -> Result<PathBuf, RootError> {
         let mut stack: Vec<OsString> = Vec::new();
         let mut pending: VecDeque<OsString> = comps.into();
         let mut hops = 0;
@@ -154,13 +230,13 @@ impl Root {
                 stack.push(c);
                 continue;
             }
-            match std::fs::symlink_metadata(&host) {
-                Ok(m) if m.file_type().is_symlink() => {
+            match tree.node_type(&host) {
+                Ok(Some(NodeType::Symlink)) => {
                     hops += 1;
                     if hops > 40 {
                         return Err(RootError::Loop { path: path.into() });
                     }
-                    let target = std::fs::read_link(&host).map_err(|source| RootError::Io {
+                    let target = tree.link_target(&host).map_err(|source| RootError::Io {
                         path: host.clone(),
                         source,
                     })?;
@@ -192,27 +268,19 @@ impl Root {
                         pending.push_front(n);
                     }
                 }
-                Ok(m) if m.is_dir() => stack.push(c),
-                Ok(_) => {
+                Ok(Some(NodeType::Dir)) => stack.push(c),
+                Ok(Some(NodeType::Other)) => {
                     return Err(RootError::NotADirectory {
                         path: path.into(),
                         host,
                     })
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Ok(None) => {
                     if create {
-                        std::fs::DirBuilder::new()
-                            .mode(0o755)
-                            .create(&host)
-                            .map_err(|source| RootError::Io {
-                                path: host.clone(),
-                                source,
-                            })?;
-                        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))
-                            .map_err(|source| RootError::Io {
-                                path: host.clone(),
-                                source,
-                            })?;
+                        tree.make_dir(&host).map_err(|source| RootError::Io {
+                            path: host.clone(),
+                            source,
+                        })?;
                     } else {
                         missing = true;
                     }

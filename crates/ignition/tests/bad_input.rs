@@ -5,9 +5,12 @@
 //!    the JSON path;
 //!  * what only the root can reveal makes `apply` fail before its first write.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
-use ignition::{load, parse, MapFetcher};
+use ignition::{apply, load, parse, ApplyError, MapFetcher, Outcome};
 
 /// The error lines of `json` (`$.path: message`); empty when it is valid.
 fn errors(json: &str) -> Vec<String> {
@@ -33,6 +36,38 @@ fn assert_refused(json: &str, path: &str, needle: &str) {
 fn assert_valid(json: &str) {
     let errs = errors(json);
     assert!(errs.is_empty(), "{json}\n{errs:#?}");
+}
+
+fn run(root: &Path, json: &str) -> Result<Outcome, ApplyError> {
+    let f = MapFetcher::new();
+    let cfg = load(json.as_bytes(), &f).unwrap_or_else(|r| panic!("{r}"));
+    apply(&cfg, root, &f)
+}
+
+/// Everything in the tree: path → kind, mode, owner and contents or link target.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("link -> {}", fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else {
+                format!("file {:?}", String::from_utf8_lossy(&fs::read(&p).unwrap()))
+            };
+            let mode = m.permissions().mode() & 0o7777;
+            out.insert(
+                p.strip_prefix(root).unwrap().to_path_buf(),
+                format!("{what} {mode:o} {}:{}", m.uid(), m.gid()),
+            );
+        }
+    }
+    out
 }
 
 /// A root with accounts, a vendor unit dir and a few files.
@@ -86,6 +121,36 @@ fn validate_refuses_a_nul_byte_in_a_path() {
     ] {
         assert_refused(doc, path, "NUL");
     }
+}
+
+#[test]
+fn names_longer_than_file_systems_take_are_refused_and_the_longest_one_applies() {
+    let name = |n: usize| "n".repeat(n);
+    let doc = |n: usize| {
+        format!(
+            r#"{{"ignition":{{"version":"3.0.0"}},"storage":{{"files":[{{"path":"/etc/{}","contents":{{"source":"data:,x"}}}}]}}}}"#,
+            name(n)
+        )
+    };
+    assert_refused(
+        &doc(256),
+        "$.storage.files[0].path",
+        "longer than 255 bytes",
+    );
+    let t = tempfile::tempdir().unwrap();
+    run(t.path(), &doc(255)).unwrap();
+    assert_eq!(
+        fs::read_to_string(t.path().join("etc").join(name(255))).unwrap(),
+        "x"
+    );
+    let long = format!("/{}", vec![name(200); 21].join("/"));
+    assert_refused(
+        &format!(
+            r#"{{"ignition":{{"version":"3.0.0"}},"storage":{{"directories":[{{"path":"{long}"}}]}}}}"#
+        ),
+        "$.storage.directories[0].path",
+        "longer than 4095 bytes",
+    );
 }
 
 #[test]
@@ -163,6 +228,62 @@ fn validate_refuses_account_fields_that_would_corrupt_passwd() {
         "$.passwd.groups[0].passwordHash",
     ] {
         assert_refused(doc, path, "cannot contain");
+    }
+}
+
+#[test]
+fn apply_writes_nothing_when_a_later_step_fails() {
+    let cases = [
+        (
+            "an owner the root does not know",
+            r#"{"ignition":{"version":"3.0.0"},"passwd":{"groups":[{"name":"ops"}]},
+              "storage":{"files":[{"path":"/etc/first","contents":{"source":"data:,1"}},
+                                  {"path":"/srv/x/report","user":{"name":"ghost"}}]}}"#,
+            "ghost",
+        ),
+        (
+            "a uid the root already gives to another user",
+            r#"{"ignition":{"version":"3.0.0"},"passwd":{"groups":[{"name":"ops"}],"users":[{"name":"admin","uid":0}]},
+              "storage":{"files":[{"path":"/etc/first","contents":{"source":"data:,1"}}]}}"#,
+            "UID 0",
+        ),
+        (
+            "a hard link to nothing",
+            r#"{"ignition":{"version":"3.0.0"},"passwd":{"users":[{"name":"alice"}]},
+              "storage":{"files":[{"path":"/etc/first","contents":{"source":"data:,1"}}],
+                         "links":[{"path":"/srv/hard","target":"/srv/missing","hard":true}]}}"#,
+            "$.storage.links[0]",
+        ),
+        (
+            "a file below a file of the root",
+            r#"{"ignition":{"version":"3.0.0"},"passwd":{"groups":[{"name":"ops"}]},
+              "storage":{"files":[{"path":"/etc/first","contents":{"source":"data:,1"}},
+                                  {"path":"/etc/hostname/x","contents":{"source":"data:,1"}}]}}"#,
+            "$.storage.files[1]",
+        ),
+        (
+            "a unit of the root whose Alias= leaves the unit directory",
+            r#"{"ignition":{"version":"3.0.0"},"passwd":{"groups":[{"name":"ops"}]},
+              "storage":{"files":[{"path":"/etc/first","contents":{"source":"data:,1"}}]},
+              "systemd":{"units":[{"name":"evil.service","enabled":true}]}}"#,
+            "Alias=../../../etc",
+        ),
+    ];
+    for (what, json, needle) in cases {
+        let t = populated_root();
+        fs::write(
+            t.path().join("usr/lib/systemd/system/evil.service"),
+            "[Service]\nExecStart=/bin/true\n[Install]\nAlias=../../../etc\n",
+        )
+        .unwrap();
+        let before = snapshot(t.path());
+        let err = run(t.path(), json).expect_err(what);
+        assert!(err.to_string().contains(needle), "{what}: {err}");
+        assert_eq!(
+            snapshot(t.path()),
+            before,
+            "{what}: nothing may be written when apply fails ({err})"
+        );
     }
 }
 
