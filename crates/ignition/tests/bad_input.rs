@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ignition::{apply, load, parse, ApplyError, MapFetcher, Outcome};
@@ -386,6 +386,106 @@ fn an_alias_can_no_longer_replace_etc() {
     let f = MapFetcher::new();
     assert!(load(doc.as_bytes(), &f).is_err());
     assert!(fs::symlink_metadata(t.path().join("etc")).unwrap().is_dir());
+}
+
+// --- 3. removing a user removes only its own home ---
+
+fn remove_user(root: &Path, name: &str) -> Outcome {
+    run(
+        root,
+        &format!(
+            r#"{{"ignition":{{"version":"3.2.0"}},"passwd":{{"users":[{{"name":"{name}","shouldExist":false}}]}}}}"#
+        ),
+    )
+    .unwrap()
+}
+
+fn add_user(root: &Path, name: &str, uid: u32, home: &str) {
+    let mut passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+    passwd.push_str(&format!("{name}:x:{uid}:{uid}::{home}:/bin/sh\n"));
+    fs::write(root.join("etc/passwd"), passwd).unwrap();
+}
+
+#[test]
+fn removing_a_user_keeps_a_home_outside_home_or_var_home() {
+    let t = populated_root();
+    let r = t.path();
+    add_user(r, "svc", 998, "/usr/sbin");
+    if is_root() {
+        std::os::unix::fs::chown(r.join("usr/sbin"), Some(998), Some(998)).unwrap();
+    }
+    let out = remove_user(r, "svc");
+    assert_eq!(
+        fs::read_to_string(r.join("usr/sbin/tool")).unwrap(),
+        "binary"
+    );
+    assert!(
+        !fs::read_to_string(r.join("etc/passwd"))
+            .unwrap()
+            .contains("svc:"),
+        "the account itself is removed"
+    );
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("/usr/sbin") && w.contains("kept")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn removing_a_user_removes_its_own_home_below_home_only() {
+    let t = populated_root();
+    let r = t.path();
+    let me = fs::metadata(r).unwrap().uid();
+    // Its own home: removed.
+    fs::create_dir_all(r.join("home/bob/.ssh")).unwrap();
+    add_user(r, "bob", me, "/home/bob");
+    remove_user(r, "bob");
+    assert!(!r.join("home/bob").exists(), "bob's own home is removed");
+
+    // /var/home, reached through /home -> var/home as on Fedora CoreOS: removed.
+    fs::remove_dir(r.join("home")).unwrap();
+    fs::create_dir_all(r.join("var/home/dan")).unwrap();
+    symlink("var/home", r.join("home")).unwrap();
+    add_user(r, "dan", me, "/home/dan");
+    remove_user(r, "dan");
+    assert!(!r.join("var/home/dan").exists());
+
+    // A home that is a symlink out of /home: kept.
+    symlink("/usr/sbin", r.join("var/home/eve")).unwrap();
+    add_user(r, "eve", me, "/home/eve");
+    let out = remove_user(r, "eve");
+    assert!(r.join("usr/sbin/tool").exists());
+    assert!(out.warnings.iter().any(|w| w.contains("kept")), "{out:?}");
+
+    // /home itself, or a path that climbs out of it: kept.
+    add_user(r, "fay", me, "/home/../usr/sbin");
+    remove_user(r, "fay");
+    add_user(r, "gus", me, "/home");
+    remove_user(r, "gus");
+    assert!(r.join("usr/sbin/tool").exists());
+    assert!(r.join("var/home").is_dir());
+
+    // Someone else's directory below /home: kept.
+    if is_root() {
+        fs::create_dir_all(r.join("var/home/shared")).unwrap();
+        std::os::unix::fs::chown(r.join("var/home/shared"), Some(4242), Some(4242)).unwrap();
+        add_user(r, "hal", 4243, "/home/shared");
+        let out = remove_user(r, "hal");
+        assert!(r.join("var/home/shared").is_dir());
+        assert!(
+            out.warnings.iter().any(|w| w.contains("owned by uid 4242")),
+            "{out:?}"
+        );
+    }
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 // --- 4. numbers out of range ---

@@ -1,12 +1,15 @@
 //! Groups and users: the account files (through [`Db`]), home directories (created from
-//! `/etc/skel`) and SSH keys.
+//! `/etc/skel`, removed only when safe) and SSH keys.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::run::Run;
 use super::tree::Part;
 use super::{conflict, io_err, ActionKind, ApplyError};
-use crate::passwd::{Change, Db, GroupSpec, UserSpec};
+use crate::passwd::{Change, Db, GroupSpec, PasswdEntry, UserSpec};
+
+/// Where removable homes live (relative to the root), as userdel's safe default.
+const HOME_DIRS: &[&str] = &["home", "var/home"];
 
 impl Run {
     pub(super) fn db(&mut self, at: &str) -> Result<&mut Db, ApplyError> {
@@ -86,13 +89,24 @@ impl Run {
         if remove {
             if let Some(e) = self.db(at)?.remove_user(&spec.name) {
                 self.save_db(at)?;
-                if e.home.starts_with('/') && e.home != "/" {
-                    let host = self.resolve(at, &e.home, false)?;
-                    if self.tree.lstat(&host).is_some_and(|m| m.is_dir()) {
+                match self.removable_home(at, &e) {
+                    Ok(Some(host)) => {
                         self.tree.remove(&host).map_err(io_err(at, &host))?;
+                        self.act(
+                            ActionKind::RemoveUser,
+                            &spec.name,
+                            format!("and {}", e.home),
+                        );
+                    }
+                    Ok(None) => self.act(ActionKind::RemoveUser, &spec.name, ""),
+                    Err(why) => {
+                        self.warn(format!(
+                            "{at}: kept the home directory {} of the removed user {}: {why}",
+                            e.home, spec.name
+                        ));
+                        self.act(ActionKind::RemoveUser, &spec.name, "");
                     }
                 }
-                self.act(ActionKind::RemoveUser, &spec.name, "");
             }
             return Ok(());
         }
@@ -145,6 +159,45 @@ impl Run {
             self.authorized_keys(at, &e.home, ssh_keys, e.uid, e.gid)?;
         }
         Ok(())
+    }
+
+    /// The home `userdel --remove` may delete, as its safe behaviour: a directory below
+    /// `/home` or `/var/home` once every symlink is followed inside the root (not those
+    /// directories themselves), owned by the user's uid. `Ok(None)`: there is no home;
+    /// `Err`: why it is kept.
+    fn removable_home(&mut self, at: &str, e: &PasswdEntry) -> Result<Option<PathBuf>, String> {
+        if !e.home.starts_with('/') {
+            return Err("it is not an absolute path".into());
+        }
+        let host = self
+            .resolve_dir(at, &e.home, false)
+            .map_err(|err| err.to_string())?;
+        let rel = host
+            .strip_prefix(self.root.dir())
+            .unwrap_or(&host)
+            .to_path_buf();
+        let below = HOME_DIRS
+            .iter()
+            .any(|d| rel.starts_with(d) && rel != Path::new(d));
+        if !below {
+            return Err(format!(
+                "it is /{} in the root, not a directory below /home or /var/home",
+                rel.display()
+            ));
+        }
+        let Some(m) = self.tree.lstat(&host) else {
+            return Ok(None);
+        };
+        if !m.is_dir() {
+            return Err("it is not a directory".into());
+        }
+        if m.uid != e.uid {
+            return Err(format!(
+                "it is owned by uid {}, not by the user's uid {}",
+                m.uid, e.uid
+            ));
+        }
+        Ok(Some(host))
     }
 
     fn copy_skel(&mut self, at: &str, home: &Path, uid: u32, gid: u32) -> Result<(), ApplyError> {
