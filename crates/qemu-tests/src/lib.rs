@@ -5,7 +5,7 @@
 //! starts QEMU:
 //!
 //! ```text
-//! cargo test -p qemu-tests --features vm -- --test-threads=1
+//! cargo nextest run -p qemu-tests --features vm --test-threads 2   (as `./keel test` does)
 //! ```
 //!
 //! Entities:
