@@ -1,21 +1,25 @@
 //! Fetching resources: the [`Fetcher`] seam and its implementations.
 //!
-//!  * [`Fetcher`]: one method, bytes for a URL. Decompression and hash checks are not its job:
+//!  * [`Fetcher`]: the bytes behind a URL, into memory ([`Fetcher::fetch`]) or streamed into
+//!    a writer ([`Fetcher::fetch_to`]). Decompression and hash checks are not its job:
 //!    [`fetch_resource`] does them the same way for every fetcher.
-//!  * [`StdFetcher`]: `data:` URLs, `http(s)` with retries (exponential backoff from 100 ms,
-//!    doubling to 5 s; 5xx, timeouts and connection errors are retried, other statuses end the
-//!    fetch; `httpResponseHeaders` bounds each attempt, `httpTotal` the whole fetch), extra
-//!    CAs, proxies, and spec 2.x `oem://` from a directory.
+//!  * [`StdFetcher`]: `data:` URLs, `http(s)` with retries and Ignition's timeouts ([`http`]:
+//!    `httpResponseHeaders` bounds the wait for headers, the body has a stall timeout,
+//!    `httpTotal` bounds everything), extra CAs, proxies, and spec 2.x `oem://` from a
+//!    directory.
 //!  * [`MapFetcher`]: a fake that serves canned bytes per URL and records what was asked.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::model::{Proxy, Resource, Timeouts};
 use crate::resource;
 use crate::version::Version;
+
+mod http;
 
 /// The longest timeout honoured, in seconds (30 days): longer ones are clamped to it, so a
 /// huge value means "wait very long" and never overflows a clock.
@@ -59,6 +63,9 @@ pub enum FetchError {
     /// Decompression failed.
     #[error("decompressing: {0}")]
     Decompress(String),
+    /// Writing the fetched data to its destination failed.
+    #[error("writing the fetched data: {0}")]
+    Write(std::io::Error),
     /// The verification hash does not match.
     #[error("verifying: {0}")]
     Verify(String),
@@ -92,8 +99,21 @@ pub struct FetchOptions {
 
 /// Gets the bytes behind a URL. Implementations must not decompress or verify.
 pub trait Fetcher {
-    /// Fetches `url`.
+    /// Fetches `url` into memory.
     fn fetch(&self, url: &str, opts: &FetchOptions) -> Result<Vec<u8>, FetchError>;
+
+    /// Streams `url` into `out`; returns the number of bytes. A failure to write to `out`
+    /// is [`FetchError::Write`]. The default goes through [`Fetcher::fetch`].
+    fn fetch_to(
+        &self,
+        url: &str,
+        opts: &FetchOptions,
+        out: &mut dyn Write,
+    ) -> Result<u64, FetchError> {
+        let data = self.fetch(url, opts)?;
+        out.write_all(&data).map_err(FetchError::Write)?;
+        Ok(data.len() as u64)
+    }
 }
 
 /// Fetches `res` through `fetcher`, then decompresses and checks the verification hash (over
@@ -134,6 +154,8 @@ pub struct StdFetcher {
     pub initial_backoff: Duration,
     /// Largest backoff delay.
     pub max_backoff: Duration,
+    /// Longest wait for more of a response body (at least `httpResponseHeaders`).
+    pub stall_timeout: Duration,
     /// Directory that `oem:///NAME` reads from (spec 2.x), e.g. `/usr/share/oem`.
     pub oem_dir: Option<PathBuf>,
 }
@@ -144,107 +166,33 @@ impl Default for StdFetcher {
             max_attempts: Some(8),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(30),
             oem_dir: Some(PathBuf::from("/usr/share/oem")),
-        }
-    }
-}
-
-const ACCEPT_CONFIG: &str = "application/vnd.coreos.ignition+json;version=3.5.0, application/vnd.coreos.ignition+json;version=2.4.0;q=0.5, */*;q=0.1";
-
-impl StdFetcher {
-    fn client(&self, opts: &FetchOptions) -> Result<reqwest::blocking::Client, String> {
-        let headers =
-            timeout(opts.timeouts.http_response_headers).unwrap_or(Duration::from_secs(10));
-        let mut b = reqwest::blocking::Client::builder()
-            .connect_timeout(headers)
-            .timeout(headers)
-            .user_agent(concat!("keel-ignition/", env!("CARGO_PKG_VERSION")));
-        for pem in &opts.ca_pems {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("bad certificate authority: {e}"))?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let no_proxy = reqwest::NoProxy::from_string(&opts.proxy.no_proxy.join(","));
-        if let Some(p) = &opts.proxy.http_proxy {
-            let proxy = reqwest::Proxy::http(p).map_err(|e| format!("bad httpProxy: {e}"))?;
-            b = b.proxy(proxy.no_proxy(no_proxy.clone()));
-        }
-        if let Some(p) = &opts.proxy.https_proxy {
-            let proxy = reqwest::Proxy::https(p).map_err(|e| format!("bad httpsProxy: {e}"))?;
-            b = b.proxy(proxy.no_proxy(no_proxy));
-        }
-        if opts.proxy.http_proxy.is_none() && opts.proxy.https_proxy.is_none() {
-            b = b.no_proxy();
-        }
-        b.build().map_err(|e| e.to_string())
-    }
-
-    fn http(&self, url: &str, opts: &FetchOptions) -> Result<Vec<u8>, FetchError> {
-        let fail = |reason: String| FetchError::Http {
-            url: url.to_string(),
-            reason,
-        };
-        let client = self.client(opts).map_err(fail)?;
-        let total = timeout(opts.timeouts.http_total);
-        let start = Instant::now();
-        let mut delay = self.initial_backoff;
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut req = client.get(url);
-            if opts.is_config {
-                req = req.header(reqwest::header::ACCEPT, ACCEPT_CONFIG);
-            }
-            for (n, v) in &opts.headers {
-                req = req.header(n.as_str(), v.as_str());
-            }
-            let outcome = match req.send() {
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status.is_success() {
-                        match resp.bytes() {
-                            Ok(b) => return Ok(b.to_vec()),
-                            Err(e) => format!("reading body: {e}"),
-                        }
-                    } else if status.is_server_error() {
-                        format!("HTTP status {}", status.as_u16())
-                    } else {
-                        return Err(FetchError::Status {
-                            url: url.to_string(),
-                            status: status.as_u16(),
-                        });
-                    }
-                }
-                Err(e) => {
-                    let mut reason = e.to_string();
-                    let mut src = std::error::Error::source(&e);
-                    while let Some(s) = src {
-                        reason = format!("{reason}: {s}");
-                        src = s.source();
-                    }
-                    reason
-                }
-            };
-            tracing::warn!(url, attempt, reason = %outcome, "fetch attempt failed");
-            let out_of_attempts = self.max_attempts.is_some_and(|m| attempt >= m);
-            let out_of_time = total.is_some_and(|t| start.elapsed() + delay >= t);
-            if out_of_attempts || out_of_time {
-                return Err(fail(format!("{outcome} (after {attempt} attempts)")));
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(self.max_backoff);
         }
     }
 }
 
 impl Fetcher for StdFetcher {
     fn fetch(&self, url: &str, opts: &FetchOptions) -> Result<Vec<u8>, FetchError> {
+        let mut out = Vec::new();
+        self.fetch_to(url, opts, &mut out)?;
+        Ok(out)
+    }
+
+    fn fetch_to(
+        &self,
+        url: &str,
+        opts: &FetchOptions,
+        out: &mut dyn Write,
+    ) -> Result<u64, FetchError> {
         let scheme = resource::scheme(url).unwrap_or_default();
         match scheme.as_str() {
-            "data" => resource::decode_data_url(url).map_err(FetchError::DataUrl),
-            "http" | "https" => self.http(url, opts),
+            "data" => {
+                let data = resource::decode_data_url(url).map_err(FetchError::DataUrl)?;
+                out.write_all(&data).map_err(FetchError::Write)?;
+                Ok(data.len() as u64)
+            }
+            "http" | "https" => self.http(url, opts, out),
             "oem" => {
                 let Some(dir) = &self.oem_dir else {
                     return Err(FetchError::UnsupportedScheme { scheme });
@@ -254,7 +202,24 @@ impl Fetcher for StdFetcher {
                     return Err(FetchError::NotFound(url.to_string()));
                 }
                 let path = dir.join(rel);
-                std::fs::read(&path).map_err(|source| FetchError::Io { path, source })
+                let mut f = std::fs::File::open(&path).map_err(|source| FetchError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut n = 0u64;
+                loop {
+                    let k =
+                        std::io::Read::read(&mut f, &mut buf).map_err(|source| FetchError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    if k == 0 {
+                        return Ok(n);
+                    }
+                    out.write_all(&buf[..k]).map_err(FetchError::Write)?;
+                    n += k as u64;
+                }
             }
             _ => Err(FetchError::UnsupportedScheme { scheme }),
         }

@@ -279,3 +279,124 @@ fn huge_timeouts_do_not_panic() {
     );
     assert_eq!(fs::read_to_string(root.join("f")).unwrap(), "ok");
 }
+
+/// Serves one GET on 127.0.0.1 (then stops listening): the headers at once, with the
+/// Content-Length of all chunks, then each chunk after its delay. Returns the URL.
+fn serve_slowly(chunks: Vec<(Duration, Vec<u8>)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                break;
+            }
+        }
+        let total: usize = chunks.iter().map(|(_, c)| c.len()).sum();
+        let mut s = stream;
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+        );
+        let _ = s.flush();
+        for (delay, chunk) in chunks {
+            thread::sleep(delay);
+            if s.write_all(&chunk).and_then(|()| s.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn a_slow_body_is_not_cut_by_the_header_timeout() {
+    // Headers at once, then the body over 3 s, in pieces 0.5 s apart: longer than the 1 s
+    // httpResponseHeaders, but it never stalls.
+    let chunks: Vec<(Duration, Vec<u8>)> = (0..6)
+        .map(|i| {
+            (
+                Duration::from_millis(500),
+                format!("part {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let want: Vec<u8> = chunks.iter().flat_map(|(_, c)| c.clone()).collect();
+    let url = serve_slowly(chunks);
+    let (_t, root) = root();
+    let out = apply(
+        &root,
+        &format!(
+            r#"{{"ignition":{{"version":"3.0.0","timeouts":{{"httpResponseHeaders":1}}}},
+              "storage":{{"files":[{{"path":"/slow","contents":{{"source":"{url}"}}}}]}}}}"#
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(root.join("slow")).unwrap(), want);
+}
+
+#[test]
+fn a_stalled_body_fails_naming_the_url() {
+    // Headers and a few bytes, then nothing for 4 s: longer than the stall timeout.
+    let url = serve_slowly(vec![
+        (Duration::ZERO, b"first bytes".to_vec()),
+        (Duration::from_secs(4), b"too late".to_vec()),
+    ]);
+    let fetcher = ignition::StdFetcher {
+        max_attempts: Some(1),
+        stall_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let mut opts = ignition::FetchOptions::default();
+    opts.timeouts.http_response_headers = Some(1);
+    let start = Instant::now();
+    let err = ignition::Fetcher::fetch(&fetcher, &url, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&url) && err.contains("stalled"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn waiting_for_headers_is_still_bounded() {
+    // A server that takes the request and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/silent", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            thread::sleep(Duration::from_secs(5));
+            drop(stream);
+        }
+    });
+    let fetcher = ignition::StdFetcher {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let mut opts = ignition::FetchOptions::default();
+    opts.timeouts.http_response_headers = Some(1);
+    let start = Instant::now();
+    let err = ignition::Fetcher::fetch(&fetcher, &url, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&url) && err.contains("no response headers within 1 s"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
