@@ -2,7 +2,8 @@
 //!
 //! Stages, so that a failure leaves nothing behind:
 //!  1. fetch every resource (file contents, appended data) through the [`Fetcher`],
-//!     decompress and verify its hash;
+//!     decompressing and hashing while it streams into a staging file in the root
+//!     ([`staging`]), and verify the hash;
 //!  2. a dry run: every operation, in plan order, against an overlay of the root
 //!     ([`tree::Tree::dry`]) that sees what the operations before it would have made. Whatever
 //!     the config and the root decide — an owner the root does not know, a uid already
@@ -22,9 +23,8 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use crate::fetch::{fetch_resource, FetchError, Fetcher};
+use crate::fetch::{fetch_resource_to, FetchError, Fetcher};
 use crate::merge::fetch_options;
 use crate::model::{Config, Resource};
 use crate::passwd::{PasswdError, Reserved};
@@ -35,10 +35,12 @@ use crate::unit_name::InstallError;
 
 mod accounts;
 mod run;
+mod staging;
 mod systemd;
 mod tree;
 
 use run::Run;
+use staging::Staging;
 use tree::{Part, Tree};
 
 /// Why applying failed.
@@ -258,6 +260,8 @@ pub struct Prepared {
     plan: crate::plan::Plan,
     root: Root,
     data: Vec<Option<Fetched>>,
+    /// Holds the fetched contents until the run is over.
+    _staging: Staging,
 }
 
 impl fmt::Debug for Prepared {
@@ -282,14 +286,22 @@ pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepa
     })?;
     let opts = fetch_options(cfg, fetcher).map_err(ApplyError::Config)?;
 
-    // 1. Fetch everything first.
-    let fetch = |r: &Resource| {
-        fetch_resource(fetcher, r, cfg.version, &opts)
-            .map(|b| Part::Bytes(Arc::new(b)))
-            .map_err(|source| ApplyError::Fetch {
-                at: r.at.key("source").to_string(),
+    // 1. Fetch everything first, into staging files.
+    let mut staging = Staging::new(root.dir());
+    let mut fetch = |r: &Resource| {
+        let at = r.at.key("source").to_string();
+        let (mut file, path) = staging.file().map_err(|source| ApplyError::Io {
+            at: at.clone(),
+            path: staging.dir().to_path_buf(),
+            source,
+        })?;
+        fetch_resource_to(fetcher, r, cfg.version, &opts, &mut file).map_err(|source| {
+            ApplyError::Fetch {
+                at: at.clone(),
                 source,
-            })
+            }
+        })?;
+        Ok::<_, ApplyError>(Part::File(path))
     };
     let mut data: Vec<Option<Fetched>> = Vec::with_capacity(plan.ops.len());
     for op in &plan.ops {
@@ -301,7 +313,10 @@ pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepa
                     Some(r) if r.source.is_some() => Some(fetch(r)?),
                     _ => None,
                 };
-                let append = append.iter().map(fetch).collect::<Result<Vec<_>, _>>()?;
+                let append = append
+                    .iter()
+                    .map(&mut fetch)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Some(Fetched { contents, append })
             }
             _ => None,
@@ -313,13 +328,23 @@ pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepa
     for (op, fetched) in plan.ops.iter().zip(&data) {
         dry.op(op, fetched.as_ref())?;
     }
-    Ok(Prepared { plan, root, data })
+    Ok(Prepared {
+        plan,
+        root,
+        data,
+        _staging: staging,
+    })
 }
 
 impl Prepared {
     /// Stage 3 of [`apply`]: runs the operations in plan order.
     pub fn run(self, options: &ApplyOptions) -> Result<Outcome, ApplyError> {
-        let Prepared { plan, root, data } = self;
+        let Prepared {
+            plan,
+            root,
+            data,
+            _staging,
+        } = self;
         let today = options.today.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -2,7 +2,8 @@
 //!
 //!  * [`Fetcher`]: the bytes behind a URL, into memory ([`Fetcher::fetch`]) or streamed into
 //!    a writer ([`Fetcher::fetch_to`]). Decompression and hash checks are not its job:
-//!    [`fetch_resource`] does them the same way for every fetcher.
+//!    [`fetch_resource_to`] does them the same way for every fetcher, while the bytes flow
+//!    ([`sink`]), so a resource is never held whole in memory on its way to a file.
 //!  * [`StdFetcher`]: `data:` URLs, `http(s)` with retries and Ignition's timeouts ([`http`]:
 //!    `httpResponseHeaders` bounds the wait for headers, the body has a stall timeout,
 //!    `httpTotal` bounds everything), extra CAs, proxies, and spec 2.x `oem://` from a
@@ -20,6 +21,7 @@ use crate::resource;
 use crate::version::Version;
 
 mod http;
+mod sink;
 
 /// The longest timeout honoured, in seconds (30 days): longer ones are clamped to it, so a
 /// huge value means "wait very long" and never overflows a clock.
@@ -116,16 +118,31 @@ pub trait Fetcher {
     }
 }
 
-/// Fetches `res` through `fetcher`, then decompresses and checks the verification hash (over
-/// the decompressed data). An empty or missing `source` yields no bytes.
+/// Fetches `res` through `fetcher` into memory; see [`fetch_resource_to`].
 pub fn fetch_resource(
     fetcher: &dyn Fetcher,
     res: &Resource,
     version: Version,
     base: &FetchOptions,
 ) -> Result<Vec<u8>, FetchError> {
+    let mut out = Vec::new();
+    fetch_resource_to(fetcher, res, version, base, &mut out)?;
+    Ok(out)
+}
+
+/// Fetches `res` through `fetcher` into `out`, decompressing while the bytes flow and
+/// checking the verification hash over the decompressed data (as Ignition does). Returns
+/// the number of bytes written to `out`. An empty or missing `source` writes nothing. On an
+/// error, `out` may hold part of the data: the caller discards it.
+pub fn fetch_resource_to(
+    fetcher: &dyn Fetcher,
+    res: &Resource,
+    version: Version,
+    base: &FetchOptions,
+    out: &mut dyn Write,
+) -> Result<u64, FetchError> {
     let url = match res.source.as_deref() {
-        None | Some("") => return Ok(Vec::new()),
+        None | Some("") => return Ok(0),
         Some(u) => u,
     };
     let mut opts = base.clone();
@@ -134,14 +151,40 @@ pub fn fetch_resource(
             opts.headers.push((n.clone(), v.clone()));
         }
     }
-    let raw = fetcher.fetch(url, &opts)?;
-    let data =
-        resource::decompress(raw, res.compression.as_deref()).map_err(FetchError::Decompress)?;
-    if let Some(h) = &res.hash {
-        let hash = resource::parse_hash(h, version).map_err(|(_, m)| FetchError::Verify(m))?;
-        hash.verify(&data).map_err(FetchError::Verify)?;
+    let hash = res
+        .hash
+        .as_deref()
+        .map(|h| resource::parse_hash(h, version).map_err(|(_, m)| FetchError::Verify(m)))
+        .transpose()?;
+    let gzip = match res.compression.as_deref().unwrap_or("") {
+        "" => false,
+        "gzip" => true,
+        other => {
+            return Err(FetchError::Decompress(format!(
+                "invalid compression method {other:?}"
+            )))
+        }
+    };
+    let mut sink = sink::Sink::new(sink::Verify::new(out, hash.as_ref()), gzip);
+    if let Err(e) = fetcher.fetch_to(url, &opts, &mut sink) {
+        return Err(match e {
+            FetchError::Write(e) if !sink.write_error() => {
+                FetchError::Decompress(format!("gzip: {e}"))
+            }
+            e => e,
+        });
     }
-    Ok(data)
+    let wrote_error = sink.write_error();
+    let verify = sink.finish().map_err(|e| {
+        if wrote_error {
+            FetchError::Write(e)
+        } else {
+            FetchError::Decompress(format!("gzip: {e}"))
+        }
+    })?;
+    let n = verify.count();
+    verify.verify().map_err(FetchError::Verify)?;
+    Ok(n)
 }
 
 /// The real fetcher.
@@ -294,6 +337,74 @@ mod tests {
         r.hash = Some(format!("sha256-{}", "0".repeat(64)));
         let err = fetch_resource(&f, &r, v, &FetchOptions::default()).unwrap_err();
         assert!(matches!(err, FetchError::Verify(_)), "{err}");
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_decodes_every_member_and_refuses_truncated_or_trailing_data() {
+        let v = Version::new(3, 1);
+        let opts = FetchOptions::default();
+        let mut two = gz(b"first ");
+        two.extend(gz(b"second"));
+        let f = MapFetcher::new()
+            .with("http://h/two", two)
+            .with("http://h/cut", gz(b"truncated data")[..12].to_vec())
+            .with("http://h/junk", [gz(b"ok"), b"junk".to_vec()].concat())
+            .with("http://h/plain", b"not gzip".to_vec());
+        let mut r = res("http://h/two");
+        r.compression = Some("gzip".into());
+        assert_eq!(fetch_resource(&f, &r, v, &opts).unwrap(), b"first second");
+        for url in ["http://h/cut", "http://h/junk", "http://h/plain"] {
+            r.source = Some(url.into());
+            let err = fetch_resource(&f, &r, v, &opts).unwrap_err();
+            assert!(matches!(err, FetchError::Decompress(_)), "{url}: {err}");
+        }
+    }
+
+    /// A destination that takes `room` bytes, then fails.
+    struct Full {
+        room: usize,
+    }
+
+    impl std::io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::other("no space left on device"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_destination_is_a_write_error_not_a_decompression_error() {
+        let data = vec![7u8; 1 << 20];
+        let f = MapFetcher::new()
+            .with("http://h/gz", gz(&data))
+            .with("http://h/raw", data);
+        for (url, gzip) in [("http://h/gz", true), ("http://h/raw", false)] {
+            let mut r = res(url);
+            r.compression = gzip.then(|| "gzip".to_string());
+            let err = fetch_resource_to(
+                &f,
+                &r,
+                Version::new(3, 1),
+                &FetchOptions::default(),
+                &mut Full { room: 1000 },
+            )
+            .unwrap_err();
+            assert!(matches!(err, FetchError::Write(_)), "{url}: {err}");
+        }
     }
 
     #[test]

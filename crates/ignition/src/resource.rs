@@ -1,8 +1,6 @@
 //! Pure checks and decoders for resources: URL schemes per spec version, `data:` URLs
-//! (RFC 2397, decoded as strictly as Ignition's decoder), verification hashes and
-//! decompression. Both `validate` (no I/O) and `fetch` use these.
-
-use std::io::Read;
+//! (RFC 2397, decoded as strictly as Ignition's decoder) and verification hashes. Both
+//! `validate` (no I/O) and `fetch` use these; decompression streams in `fetch`.
 
 use base64::Engine;
 use sha2::Digest;
@@ -261,6 +259,11 @@ impl Hash {
             HashFn::Sha256 => sha2::Sha256::digest(data).to_vec(),
             HashFn::Sha512 => sha2::Sha512::digest(data).to_vec(),
         };
+        self.check(&got)
+    }
+
+    /// Checks a digest computed elsewhere (while streaming); the error names both digests.
+    pub fn check(&self, got: &[u8]) -> Result<(), String> {
         if got == self.digest {
             Ok(())
         } else {
@@ -270,21 +273,6 @@ impl Hash {
                 hex::encode(got)
             ))
         }
-    }
-}
-
-/// Decompresses per `compression` (`None`/`""` = as is, `gzip`).
-pub fn decompress(data: Vec<u8>, compression: Option<&str>) -> Result<Vec<u8>, String> {
-    match compression.unwrap_or("") {
-        "" => Ok(data),
-        "gzip" => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&data[..])
-                .read_to_end(&mut out)
-                .map_err(|e| format!("gzip: {e}"))?;
-            Ok(out)
-        }
-        other => Err(format!("invalid compression method {other:?}")),
     }
 }
 
@@ -398,16 +386,5 @@ mod tests {
         .unwrap();
         assert!(h.verify(b"hello").is_ok());
         assert!(h.verify(b"hello!").is_err());
-    }
-
-    #[test]
-    fn gzip_roundtrip() {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(b"compressed").unwrap();
-        let gz = enc.finish().unwrap();
-        assert_eq!(decompress(gz, Some("gzip")).unwrap(), b"compressed");
-        assert!(decompress(b"not gzip".to_vec(), Some("gzip")).is_err());
-        assert_eq!(decompress(b"x".to_vec(), Some("")).unwrap(), b"x");
     }
 }
