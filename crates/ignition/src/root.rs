@@ -177,7 +177,18 @@ impl Root {
         tree: &mut dyn Lookup,
     ) -> Result<PathBuf, RootError> {
         let comps = components(path)?;
-        self.walk(path, comps, create, tree)
+        self.walk(path, comps, create, false, tree)
+    }
+
+    /// Resolves `path` for reading: every component followed, the last one too, which may
+    /// be a file. Nothing is created.
+    pub fn resolve_followed_in(
+        &self,
+        path: &str,
+        tree: &mut dyn Lookup,
+    ) -> Result<PathBuf, RootError> {
+        let comps = components(path)?;
+        self.walk(path, comps, false, true, tree)
     }
 
     /// Resolves `path` for writing: parents followed (and created when `create_parents`),
@@ -197,7 +208,7 @@ impl Root {
         let Some(last) = comps.pop() else {
             return Err(RootError::Invalid { path: path.into() });
         };
-        let parent = self.walk(path, comps, create_parents, tree)?;
+        let parent = self.walk(path, comps, create_parents, false, tree)?;
         Ok(parent.join(last))
     }
 
@@ -206,6 +217,7 @@ impl Root {
         path: &str,
         comps: Vec<OsString>,
         create: bool,
+        last_may_be_file: bool,
         tree: &mut dyn Lookup,
     ) -> Result<PathBuf, RootError> {
         let mut stack: Vec<OsString> = Vec::new();
@@ -269,6 +281,9 @@ impl Root {
                     }
                 }
                 Ok(Some(NodeType::Dir)) => stack.push(c),
+                Ok(Some(NodeType::Other)) if last_may_be_file && pending.is_empty() => {
+                    stack.push(c)
+                }
                 Ok(Some(NodeType::Other)) => {
                     return Err(RootError::NotADirectory {
                         path: path.into(),
@@ -354,6 +369,26 @@ mod tests {
             root.resolve("/etc/ok/file", true).unwrap(),
             root.dir().join("var/file")
         );
+    }
+
+    #[test]
+    fn reading_follows_the_last_symlink_inside_the_root() {
+        let (_t, root) = setup();
+        std::fs::create_dir_all(root.dir().join("usr/share")).unwrap();
+        std::fs::write(root.dir().join("usr/share/passwd"), b"").unwrap();
+        std::fs::create_dir(root.dir().join("etc")).unwrap();
+        symlink("../usr/share/passwd", root.dir().join("etc/passwd")).unwrap();
+        symlink("/../../outside", root.dir().join("etc/shadow")).unwrap();
+        let mut fs = RealFs;
+        assert_eq!(
+            root.resolve_followed_in("/etc/passwd", &mut fs).unwrap(),
+            root.dir().join("usr/share/passwd")
+        );
+        assert!(root.resolve_followed_in("/etc/shadow", &mut fs).is_err());
+        assert!(matches!(
+            root.resolve_followed_in("/etc/passwd/x", &mut fs),
+            Err(RootError::NotADirectory { .. })
+        ));
     }
 
     #[test]

@@ -351,3 +351,36 @@ fn an_invalid_config_reports_everything_and_cannot_be_applied() {
         ]
     );
 }
+
+#[test]
+fn account_files_behind_symlinks_are_read_inside_the_root() {
+    // /etc/passwd and /etc/group are symlinks into the root: their accounts are kept (the
+    // links are replaced by regular files, as before).
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("usr/share/base")).unwrap();
+    fs::write(
+        root.join("usr/share/base/passwd"),
+        "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500::/home/core:/bin/bash\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("usr/share/base/group"),
+        "root:x:0:\ncore:x:500:\n",
+    )
+    .unwrap();
+    symlink("../usr/share/base/passwd", root.join("etc/passwd")).unwrap();
+    symlink("/usr/share/base/group", root.join("etc/group")).unwrap();
+    run(
+        root,
+        r#"{"ignition":{"version":"3.0.0"},"passwd":{"users":[{"name":"alice","noCreateHome":true}]}}"#,
+    )
+    .unwrap();
+    let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
+    assert!(passwd.contains("\ncore:x:500:500:"), "{passwd}");
+    assert!(passwd.contains("\nalice:x:1000:1000:"), "{passwd}");
+    let group = fs::read_to_string(root.join("etc/group")).unwrap();
+    assert!(group.contains("core:x:500:"), "{group}");
+}

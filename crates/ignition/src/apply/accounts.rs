@@ -16,8 +16,7 @@ impl Run {
         if self.db.is_none() {
             let mut texts = Vec::new();
             for name in ["passwd", "group", "shadow", "gshadow"] {
-                let p = self.resolve(at, &format!("/etc/{name}"), false)?;
-                texts.push(self.read_text(at, &p)?);
+                texts.push(self.read_followed(at, &format!("/etc/{name}"))?);
             }
             self.db = Some(Db::parse(
                 texts[0].as_deref().unwrap_or(""),

@@ -101,6 +101,21 @@ impl Run {
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    /// The text of the file at `path`, following symlinks (the last one too) inside the
+    /// root: the account files and the preset file are read where they point, and then
+    /// written as regular files in their place.
+    pub(super) fn read_followed(
+        &mut self,
+        at: &str,
+        path: &str,
+    ) -> Result<Option<String>, ApplyError> {
+        let host = self
+            .root
+            .resolve_followed_in(path, &mut self.tree)
+            .map_err(root_err(at))?;
+        self.read_text(at, &host)
+    }
+
     /// Writes `parts` to `host` (atomically, replacing whatever is there).
     pub(super) fn write_host(
         &mut self,

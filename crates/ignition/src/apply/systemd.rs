@@ -70,8 +70,10 @@ impl Run {
 
     pub(super) fn presets(&mut self, lines: &[String]) -> Result<(), ApplyError> {
         let at = "$.systemd.units";
+        let mut text = self
+            .read_followed(at, units::PRESET_FILE)?
+            .unwrap_or_default();
         let host = self.resolve(at, units::PRESET_FILE, true)?;
-        let mut text = self.read_text(at, &host)?.unwrap_or_default();
         let mut added = 0;
         for l in lines {
             if !text.lines().any(|x| x == l) {

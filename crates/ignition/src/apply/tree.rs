@@ -243,7 +243,8 @@ impl Tree {
         fs::read_link(p)
     }
 
-    /// The contents of the regular file at `p`; `None` when there is no regular file.
+    /// The contents of the regular file at `p` (not following a symlink there); `None` when
+    /// there is no regular file.
     pub(crate) fn read(&self, p: &Path) -> io::Result<Option<Vec<u8>>> {
         if let Some(o) = &self.dry {
             match o.seen(p) {
