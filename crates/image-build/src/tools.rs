@@ -54,6 +54,10 @@ pub const REQUIRED: &[Tool] = &[
         package: "kmod",
     },
     Tool {
+        name: "zstd",
+        package: "zstd",
+    },
+    Tool {
         name: "readelf",
         package: "binutils",
     },
