@@ -8,7 +8,13 @@
 /// * `quiet`: the kernel prints warnings and errors only, and systemd reports only failures and
 ///   slow units. Under emulation every console character costs a trap; a node's boot log is in
 ///   the journal (`journalctl -b -k`).
-pub const COMMON: &str = "console=tty0 console=ttyS0,115200n8 panic=10 quiet";
+/// * `transparent_hugepage=never`: with transparent huge pages on (Debian's kernel: `always`),
+///   khugepaged raises `vm.min_free_kbytes` so that the kernel keeps about 5 % of memory free
+///   for huge-page compaction, memory no container can use (about 100 MiB of a 2 GiB node).
+///   Databases commonly ship with the advice to switch THP off anyway; a node that wants it adds
+///   `transparent_hugepage=madvise` through OEM's `linux_append`.
+pub const COMMON: &str =
+    "console=tty0 console=ttyS0,115200n8 panic=10 quiet transparent_hugepage=never";
 
 /// A PXE boot's arguments: the live system runs the OS image from the initramfs.
 pub fn live() -> String {

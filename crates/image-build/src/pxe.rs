@@ -52,7 +52,7 @@ mod tests {
         let s = ipxe_script("http://10.0.2.2:9000");
         assert!(s.starts_with("#!ipxe\n"));
         assert!(s.contains(
-            "kernel http://10.0.2.2:9000/vmlinuz keel.live console=tty0 console=ttyS0,115200n8 panic=10 quiet"
+            "kernel http://10.0.2.2:9000/vmlinuz keel.live console=tty0 console=ttyS0,115200n8 panic=10 quiet transparent_hugepage=never"
         ));
         assert!(s.contains("initrd http://10.0.2.2:9000/initramfs.img\n"));
     }
