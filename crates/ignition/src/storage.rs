@@ -258,7 +258,7 @@ pub fn partition_script(
         _ => Vec::new(),
     };
     let sector = table.map_or(512, |t| t.sector_size.max(512));
-    let mut changed = wipe || table.map_or(true, |t| t.label.is_empty());
+    let mut changed = wipe || table.is_none_or(|t| t.label.is_empty());
     let mut new_lines = Vec::new();
     for p in &disk.partitions {
         let at = p.at.to_string();

@@ -107,7 +107,7 @@ impl Run {
                 let Ok(host) = self.resolve(at, &path, false) else {
                     continue;
                 };
-                if !self.tree.lstat(&host).is_some_and(|m| !m.is_symlink()) {
+                if self.tree.lstat(&host).is_none_or(|m| m.is_symlink()) {
                     // Missing, or a mask or an alias: not the unit file itself.
                     continue;
                 }
