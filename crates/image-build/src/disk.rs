@@ -123,7 +123,17 @@ mod tests {
             &data[usr_a.offset as usize..usr_a.offset as usize + 12],
             b"hsqs-payload"
         );
-        assert_eq!(slots::table::read_partitions(&img).unwrap().len(), 9);
+        let found = slots::table::read_partitions(&img).unwrap();
+        assert_eq!(found.len(), 9);
+        // Only ROOT ships marked "not created yet": the initramfs creates it from that bit.
+        for f in &found {
+            let want = if f.label == "ROOT" {
+                1 << slots::layout::ROOT_NOT_CREATED_BIT
+            } else {
+                0
+            };
+            assert_eq!(f.attrs, want, "{}", f.label);
+        }
 
         fs::write(&usr, vec![1u8; 5 << 20]).unwrap();
         let err = assemble(&img, &placed, size, &contents).unwrap_err();

@@ -3,6 +3,9 @@
 //! Partitions 5 (ROOT-C) and 8 are absent on CoreOS; GPT cannot hold an empty entry, so Keel
 //! gives them a token size so that all nine exist. ROOT comes last so it can grow to fill the
 //! disk on first boot.
+//!
+//! This module is the one home of the layout: the initramfs gets its partition numbers and
+//! [`ROOT_NOT_CREATED_BIT`] from here too (image-build writes them to `/etc/keel-layout.sh`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,6 +27,16 @@ pub const TYPE_COREOS_RESERVED: &str = "C95DC21A-DF0E-4340-8D7B-26CBFA9A03E0";
 pub const TYPE_LINUX_DATA: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 /// CoreOS "resize" root type GUID (ROOT, grown on first boot).
 pub const TYPE_COREOS_RESIZE: &str = "3884DD41-8582-4404-B9A8-E9B84F2DF50E";
+
+/// GPT attribute bit that marks ROOT (partition 9) as "not created yet": the image ships ROOT's
+/// entry with it set, and the initramfs creates ROOT (grows it to the end of the disk, makes the
+/// ext4 filesystem) only while it is set, clearing it once the filesystem is complete and on
+/// disk. A ROOT without the bit is never formatted, whatever blkid finds or fails to read there,
+/// so a flaky read cannot cost a node its data; a power cut before the bit is cleared makes the
+/// next boot do the whole creation again. Bits 48 to 63 of a GPT entry's attributes belong to
+/// its partition type; ROOT's type ([`TYPE_COREOS_RESIZE`]) gives them no other meaning. sfdisk
+/// shows the bit as `GUID:56` (`sfdisk --part-attrs DISK 9`).
+pub const ROOT_NOT_CREATED_BIT: u32 = 56;
 
 /// Fixed partition GUID of USR-A, as on CoreOS and Flatcar.
 pub const USR_A_UUID: &str = "7130C94A-213A-4E5A-8E26-6CCE9662F132";
@@ -64,6 +77,9 @@ pub struct PartitionSpec {
     pub size_mib: u64,
     /// What goes in it.
     pub content: Content,
+    /// GPT attribute bits of its entry in the shipped image (only ROOT has one:
+    /// [`ROOT_NOT_CREATED_BIT`]).
+    pub attrs: u64,
 }
 
 /// An A/B OS slot.
@@ -167,6 +183,11 @@ pub fn partitions(sizes: Sizes) -> Vec<PartitionSpec> {
         fixed_uuid,
         size_mib,
         content,
+        attrs: if content == Content::Root {
+            1 << ROOT_NOT_CREATED_BIT
+        } else {
+            0
+        },
     };
     vec![
         p(
@@ -228,6 +249,15 @@ pub fn partitions(sizes: Sizes) -> Vec<PartitionSpec> {
             Content::Root,
         ),
     ]
+}
+
+/// Keel's partition holding `content` (for [`Content::Reserved`], the first of them), as
+/// [`partitions`] numbers and names it.
+pub fn partition(content: Content) -> PartitionSpec {
+    partitions(Sizes::default())
+        .into_iter()
+        .find(|p| p.content == content)
+        .expect("every kind of content has a partition in the layout")
 }
 
 /// Where each partition lands: start offset and length in bytes.
@@ -294,6 +324,17 @@ mod tests {
                 "no gaps, no overlap"
             );
         }
+    }
+
+    #[test]
+    fn only_root_ships_marked_not_created() {
+        for p in partitions(Sizes::default()) {
+            let want = if p.number == 9 { 1u64 << 56 } else { 0 };
+            assert_eq!(p.attrs, want, "{}", p.label);
+        }
+        assert_eq!(partition(Content::Root).number, 9);
+        assert_eq!(partition(Content::EfiSystem).number, 1);
+        assert_eq!(partition(Content::Oem).number, 6);
     }
 
     #[test]

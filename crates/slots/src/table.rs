@@ -60,7 +60,8 @@ fn uuid(s: &str) -> Result<uuid::Uuid, TableError> {
 }
 
 /// Write a protective MBR and a GPT holding `placed` onto the file at `path`, which must
-/// already have its final size. The partitions must be numbered 1 to n (in any order).
+/// already have its final size. The partitions must be numbered 1 to n (in any order). Each
+/// entry gets its spec's attribute bits (ROOT's [`crate::layout::ROOT_NOT_CREATED_BIT`]).
 pub fn write_table(
     path: &Path,
     placed: &[Placed],
@@ -117,7 +118,7 @@ pub fn write_table(
             p.offset / SECTOR,
             p.len / SECTOR,
             part_type,
-            0,
+            p.spec.attrs,
         )
         .map_err(gpt_err)?;
     }
@@ -149,6 +150,8 @@ pub struct FoundPartition {
     pub offset: u64,
     /// Length in bytes.
     pub len: u64,
+    /// The entry's GPT attribute bits.
+    pub attrs: u64,
 }
 
 /// Read every used partition of the GPT on `path`.
@@ -175,6 +178,7 @@ pub fn read_partitions(path: &Path) -> Result<Vec<FoundPartition>, TableError> {
             uuid: p.part_guid.to_string().to_uppercase(),
             offset: p.first_lba * SECTOR,
             len: (p.last_lba + 1 - p.first_lba) * SECTOR,
+            attrs: p.flags,
         })
         .collect())
 }
@@ -193,7 +197,7 @@ pub fn find_by_label(path: &Path, label: &str) -> Result<FoundPartition, TableEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{partitions, place, Sizes, USR_A_UUID, USR_B_UUID};
+    use crate::layout::{partitions, place, Sizes, ROOT_NOT_CREATED_BIT, USR_A_UUID, USR_B_UUID};
 
     #[test]
     fn written_table_reads_back_with_labels_offsets_and_fixed_usr_guids() {
@@ -216,8 +220,18 @@ mod tests {
             assert_eq!(f.label, p.spec.label);
             assert_eq!(f.offset, p.offset);
             assert_eq!(f.len, p.len);
+            assert_eq!(f.attrs, p.spec.attrs);
         }
         assert_eq!(find_by_label(&img, "USR-A").unwrap().uuid, USR_A_UUID);
+        let marked: Vec<_> = found.iter().filter(|f| f.attrs != 0).collect();
+        assert_eq!(
+            marked.len(),
+            1,
+            "only ROOT carries attribute bits: {found:?}"
+        );
+        assert_eq!(marked[0].label, "ROOT");
+        assert_eq!(marked[0].number, 9);
+        assert_eq!(marked[0].attrs, 1 << ROOT_NOT_CREATED_BIT);
         assert_eq!(find_by_label(&img, "USR-B").unwrap().uuid, USR_B_UUID);
         let err = find_by_label(&img, "NOPE").unwrap_err();
         assert!(
@@ -260,6 +274,7 @@ mod tests {
                 prop_assert_eq!(&f.label, p.spec.label);
                 prop_assert_eq!(f.offset, p.offset);
                 prop_assert_eq!(f.len, p.len);
+                prop_assert_eq!(f.attrs, p.spec.attrs);
                 if let Some(fixed) = p.spec.fixed_uuid {
                     prop_assert_eq!(&f.uuid, fixed);
                 }
@@ -269,7 +284,7 @@ mod tests {
 
         /// A partition table as another layout might have it: 1 to 16 entries numbered 1 to n
         /// in any order, GPT names of up to 36 characters, any of the layout's type GUIDs,
-        /// sometimes a pinned GUID, 1 to 8 MiB each.
+        /// sometimes a pinned GUID, 1 to 8 MiB each, any attribute bits.
         fn specs() -> impl Strategy<Value = Vec<PartitionSpec>> {
             specs_numbered((1u32..=16).prop_map(|n| (1..=n).collect()))
         }
@@ -290,6 +305,7 @@ mod tests {
                 prop::sample::select(types.to_vec()),
                 prop::option::of(any::<u128>().prop_filter("not nil", |g| *g != 0)),
                 1u64..=8,
+                any::<u64>(),
             );
             numbers
                 .prop_flat_map(move |numbers: BTreeSet<u32>| {
@@ -304,7 +320,7 @@ mod tests {
                         .into_iter()
                         .zip(entries)
                         .map(
-                            |(number, (label, type_guid, guid, size_mib))| PartitionSpec {
+                            |(number, (label, type_guid, guid, size_mib, attrs))| PartitionSpec {
                                 number,
                                 label: leak(label),
                                 type_guid,
@@ -313,6 +329,7 @@ mod tests {
                                 }),
                                 size_mib,
                                 content: Content::Reserved,
+                                attrs,
                             },
                         )
                         .collect()
@@ -322,7 +339,8 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(64))]
 
-            /// Keel's nine partitions with any sizes read back as written, USR GUIDs included.
+            /// Keel's nine partitions with any sizes read back as written, USR GUIDs and ROOT's
+            /// not-created bit included.
             #[test]
             fn keel_layout_of_any_size_reads_back(
                 esp_mib in 1u64..=64,
