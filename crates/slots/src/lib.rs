@@ -3,10 +3,11 @@
 //! This crate owns the facts every other Keel program shares about the disk:
 //!  * [`layout`]: the nine-partition CoreOS layout as data (numbers, labels, type GUIDs, sizes).
 //!  * [`table`]: writing and reading that GPT on any file or block device.
-//!  * [`grubenv`]: the 1024-byte GRUB environment block (pure encode/decode).
+//!  * [`grubenv`]: the GRUB environment block, read byte for byte as GRUB reads it (pure).
 //!  * [`state`]: which slot is good, which is on trial and how many tries are left, with the
 //!    guarded transitions between those states (pure).
-//!  * [`store`]: loading and saving that state crash-safely as two grubenv copies on the ESP.
+//!  * [`store`]: loading that state as keel/grub.cfg does and saving it crash-safely as two
+//!    grubenv copies on the ESP, only once the directory is checked to be the ESP.
 //!  * [`status`]: the per-slot view `updater status` prints.
 //!  * [`booted`]: which slot the running system came from, read from the kernel command line.
 

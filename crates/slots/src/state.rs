@@ -9,6 +9,10 @@
 //!  * failed: next ≠ good and tries = 0; GRUB boots good again, by itself.
 //!
 //! `keel_failed` records a slot whose trial ran out, so nothing retries it unasked.
+//!
+//! GRUB's script compares strings: the state is read from the variables as it reads them
+//! ([`BootState::from_grub`]), so that whatever a block holds, the updater and GRUB agree on
+//! which slot boots next.
 
 use crate::layout::Slot;
 
@@ -68,14 +72,6 @@ pub enum TransitionError {
     /// Tries outside 1..=3.
     #[error("tries must be between 1 and {MAX_TRIES}, got {0}")]
     Tries(u8),
-    /// A variable is missing or unreadable.
-    #[error("boot state variable {name} is {problem}")]
-    Variable {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong with it.
-        problem: String,
-    },
 }
 
 impl BootState {
@@ -167,50 +163,50 @@ impl BootState {
         ]
     }
 
-    /// Read the state from environment variables.
-    pub fn from_vars(vars: &[(String, String)]) -> Result<BootState, TransitionError> {
-        let get = |name: &'static str| {
-            vars.iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .ok_or(TransitionError::Variable {
-                    name,
-                    problem: "missing".into(),
-                })
-        };
-        let slot = |name: &'static str| {
-            get(name)?
-                .parse::<Slot>()
-                .map_err(|e| TransitionError::Variable {
-                    name,
-                    problem: e.to_string(),
-                })
-        };
-        let good = slot("keel_good")?;
-        let next = slot("keel_next")?;
-        let tries_text = get("keel_tries")?;
-        let tries = tries_text
-            .parse::<u8>()
-            .ok()
-            .filter(|t| *t <= MAX_TRIES)
-            .ok_or_else(|| TransitionError::Variable {
-                name: "keel_tries",
-                problem: format!("{tries_text:?}, not a number from 0 to {MAX_TRIES}"),
-            })?;
-        let failed = match vars.iter().find(|(n, _)| n == "keel_failed") {
-            None => None,
-            Some((_, v)) if v == "none" || v.is_empty() => None,
-            Some((_, v)) => Some(v.parse::<Slot>().map_err(|e| TransitionError::Variable {
-                name: "keel_failed",
-                problem: e.to_string(),
-            })?),
-        };
-        Ok(BootState {
-            good,
-            next,
-            tries,
-            failed,
-        })
+    /// The state keel/grub.cfg acts on, from the raw values its script holds after loading
+    /// (`good` already settled on A or B, as the script settles it). GRUB's `[ x = y ]` compares
+    /// strings, so only exactly `A` and `B` are slots and only exactly `3`, `2` and `1` are tries:
+    ///  * `next` that is not exactly `A` or `B`, or equals `good`: committed (GRUB boots `good`);
+    ///  * `next` the other slot with tries `3`, `2` or `1`: a trial with that many;
+    ///  * `next` the other slot with any other tries (`0`, `03`, `4`, empty): failed, GRUB boots
+    ///    `good`, as it says "used up its tries".
+    ///
+    /// `failed` (which GRUB never reads) is a slot when exactly `A` or `B`, else none.
+    pub fn from_grub(good: Slot, next: &[u8], tries: &[u8], failed: &[u8]) -> BootState {
+        let failed = grub_slot(failed);
+        match grub_slot(next) {
+            Some(next) if next != good => BootState {
+                good,
+                next,
+                tries: grub_tries(tries).unwrap_or(0),
+                failed,
+            },
+            _ => BootState {
+                good,
+                next: good,
+                tries: 0,
+                failed,
+            },
+        }
+    }
+}
+
+/// A slot as keel/grub.cfg recognises one: exactly `A` or `B` (`a`, ` A`, `A\r` are not slots).
+pub fn grub_slot(value: &[u8]) -> Option<Slot> {
+    match value {
+        b"A" => Some(Slot::A),
+        b"B" => Some(Slot::B),
+        _ => None,
+    }
+}
+
+/// Tries keel/grub.cfg will spend one of: exactly `3`, `2` or `1` (not `03`, not ` 3`).
+pub fn grub_tries(value: &[u8]) -> Option<u8> {
+    match value {
+        b"3" => Some(3),
+        b"2" => Some(2),
+        b"1" => Some(1),
+        _ => None,
     }
 }
 
@@ -284,20 +280,41 @@ mod tests {
     }
 
     #[test]
-    fn variables_round_trip_and_bad_ones_are_named() {
+    fn variables_are_read_as_grub_compares_them() {
         let s = BootState::factory().arm_trial(Slot::B, 2).unwrap();
-        let vars: Vec<(String, String)> = s
-            .to_vars()
-            .into_iter()
-            .map(|(n, v)| (n.to_string(), v))
-            .collect();
-        assert_eq!(BootState::from_vars(&vars).unwrap(), s);
-        let bad = vec![
-            ("keel_good".to_string(), "A".to_string()),
-            ("keel_next".to_string(), "A".to_string()),
-            ("keel_tries".to_string(), "7".to_string()),
-        ];
-        let err = BootState::from_vars(&bad).unwrap_err();
-        assert!(err.to_string().contains("keel_tries"), "{err}");
+        let vars = s.to_vars();
+        let get = |n: &str| vars.iter().find(|(v, _)| *v == n).unwrap().1.as_bytes();
+        assert_eq!(
+            BootState::from_grub(
+                s.good,
+                get("keel_next"),
+                get("keel_tries"),
+                get("keel_failed")
+            ),
+            s
+        );
+        let read = |next: &str, tries: &str| {
+            BootState::from_grub(Slot::A, next.as_bytes(), tries.as_bytes(), b"")
+        };
+        // GRUB spends only "3", "2", "1": anything else is a spent trial, A boots.
+        for tries in ["03", "4", "0", "", " 3", "3 ", "+3"] {
+            let s = read("B", tries);
+            assert_eq!(s.phase(), Phase::Failed { slot: Slot::B }, "{tries:?}");
+            assert_eq!(s.boots_next(), Slot::A);
+        }
+        // A next that is not exactly A or B is nothing to try.
+        for next in ["b", " B", "B ", "B\r", "", "C"] {
+            assert_eq!(read(next, "3").phase(), Phase::Committed, "{next:?}");
+        }
+        assert_eq!(
+            read("B", "1").phase(),
+            Phase::Trial {
+                slot: Slot::B,
+                tries: 1
+            }
+        );
+        assert_eq!(read("A", "3").phase(), Phase::Committed);
+        assert_eq!(grub_slot(b"a"), None);
+        assert_eq!(BootState::from_grub(Slot::B, b"B", b"0", b"a").failed, None);
     }
 }

@@ -22,9 +22,12 @@ pub struct SlotStatus {
     pub booted: bool,
 }
 
-/// Derive each slot's status.
+/// Derive each slot's status. `boots` is the slot GRUB boots at the next power-on: the state's
+/// own [`BootState::boots_next`], or the good slot when GRUB cannot start a pending trial
+/// ([`crate::store::Loaded::boots`]).
 pub fn slot_statuses(
     state: &BootState,
+    boots: Slot,
     versions: impl Fn(Slot) -> Option<String>,
     booted: Option<Slot>,
 ) -> Vec<SlotStatus> {
@@ -32,7 +35,7 @@ pub fn slot_statuses(
     Slot::ALL
         .iter()
         .map(|&slot| {
-            let boots_next = state.boots_next() == slot;
+            let boots_next = boots == slot;
             let is_fallback =
                 !boots_next && matches!(phase, Phase::Trial { .. }) && slot == state.good;
             SlotStatus {
@@ -91,7 +94,7 @@ mod tests {
     #[test]
     fn trial_shows_next_slot_first_with_its_tries() {
         let s = BootState::factory().arm_trial(Slot::B, 3).unwrap();
-        let st = slot_statuses(&s, version, Some(Slot::A));
+        let st = slot_statuses(&s, s.boots_next(), version, Some(Slot::A));
         assert_eq!((st[1].priority, st[1].tries, st[1].good), (2, 3, false));
         assert_eq!((st[0].priority, st[0].good, st[0].booted), (1, true, true));
     }
@@ -100,7 +103,12 @@ mod tests {
     fn rolled_back_trial_shows_b_failed_and_a_good() {
         let s = BootState::factory().arm_trial(Slot::B, 3).unwrap();
         let (after, _) = BootState { tries: 0, ..s }.mark_good(Slot::A);
-        let text = render(&slot_statuses(&after, version, Some(Slot::A)));
+        let text = render(&slot_statuses(
+            &after,
+            after.boots_next(),
+            version,
+            Some(Slot::A),
+        ));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -114,5 +122,12 @@ mod tests {
             lines[2],
             "USR-B -                       0          0 no    yes    "
         );
+    }
+
+    #[test]
+    fn a_trial_grub_cannot_start_shows_the_good_slot_first() {
+        let s = BootState::factory().arm_trial(Slot::B, 3).unwrap();
+        let st = slot_statuses(&s, Slot::A, version, Some(Slot::A));
+        assert_eq!((st[0].priority, st[1].priority, st[1].tries), (2, 0, 3));
     }
 }

@@ -8,12 +8,14 @@ use slots::booted::{self, Booted};
 use slots::store::EspStore;
 use slots::Slot;
 use updater::commands;
+use updater::esp::Kernel;
 
 /// Keel's A/B updater: slot status, marking the running slot good, arming a slot trial.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Where the EFI system partition is mounted.
+    /// Where the EFI system partition is mounted. `mark-good` and `set-next` write only to the
+    /// mount point of a FAT filesystem holding Keel's layout (keel/grub.cfg, keel/A, keel/B).
     #[arg(long, default_value = "/boot", global = true)]
     esp: PathBuf,
     /// Kernel command line to read the booted slot from.
@@ -52,9 +54,12 @@ fn main() -> Result<()> {
     let booted: Booted = booted::from_cmdline(&cmdline);
     match cli.command {
         Command::Status => print!("{}", commands::status(&store, booted)),
-        Command::MarkGood => println!("{}", commands::mark_good(&store, booted)?),
+        Command::MarkGood => println!("{}", commands::mark_good(&store, &Kernel, booted)?),
         Command::SetNext { slot, tries } => {
-            println!("{}", commands::set_next(&store, booted, slot, tries)?)
+            println!(
+                "{}",
+                commands::set_next(&store, &Kernel, booted, slot, tries)?
+            )
         }
     }
     Ok(())
