@@ -1,11 +1,24 @@
-//! HTTP GET with retries: transport errors, 408, 429 and 5xx are tried again after 1 s, 2 s,
-//! 4 s … (at most 60 s apart); any other answer is final. Redirects are followed.
+//! HTTP GET with retries and a stall timeout.
+//!
+//! The start of a request: transport errors (a stall included), 408, 429 and 5xx are tried again
+//! after 1 s, 2 s, 4 s … (at most 60 s apart), up to `--fetch-retries` times; any other answer is
+//! final. Redirects are followed.
+//!
+//! Nothing waits forever: connecting is bounded (30 s), and so is every wait for data — for an
+//! answer's headers and for each read of its body: no byte for [`STALL`] (30 s; tests shorten it
+//! with [`Http::with_stall`]) fails that read with a timeout. A whole download has no time limit:
+//! it may take hours as long as data keeps coming.
+//!
+//! A body cut off or stalled half-way is picked up again where it stopped by
+//! [`crate::resume::Resuming`] (the image download): a `Range` request, each one a retry against
+//! the same `--fetch-retries`, with the same backoff.
 
 use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use reqwest::blocking::{Client, Response};
+use reqwest::header::RANGE;
 use reqwest::StatusCode;
 
 use crate::cli::Retries;
@@ -14,6 +27,8 @@ use crate::cli::Retries;
 const MAX_DELAY: Duration = Duration::from_secs(60);
 /// Small files (version.txt, digests, signatures, Ignition configs) are at most this big.
 const SMALL_LIMIT: u64 = 1 << 20;
+/// How long a request may wait for the next byte (of its answer's headers or body) by default.
+pub const STALL: Duration = Duration::from_secs(30);
 
 /// Whether an answer with this status is worth trying again.
 pub fn retryable_status(status: StatusCode) -> bool {
@@ -25,29 +40,49 @@ pub fn backoff(n: u32) -> Duration {
     Duration::from_secs(1u64 << n.min(6)).min(MAX_DELAY)
 }
 
-/// Whether retry number `n` (0-based) may happen.
-fn may_retry(retries: Retries, n: u32) -> bool {
-    match retries {
-        Retries::Infinite => true,
-        Retries::Count(max) => n < max,
+/// A duration as people say it: `30 s`, `0.3 s`.
+pub fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
-/// A blocking HTTP client with the installer's retry policy.
+/// What went wrong with a request, in words: "no answer within 30 s" for a stall, else the
+/// whole cause chain ("error sending request …: connection refused").
+pub fn describe(err: reqwest::Error, stall: Duration) -> String {
+    if err.is_timeout() {
+        format!("no answer within {}", seconds(stall))
+    } else {
+        format!("{:#}", anyhow::Error::new(err))
+    }
+}
+
+/// A blocking HTTP client with the installer's retry policy and stall timeout.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: Client,
     retries: Retries,
+    stall: Duration,
     /// Pauses are multiplied by this (tests use zero).
     pub delay_scale: u32,
 }
 
 impl Http {
-    /// A client; downloads may take hours, connecting may not.
+    /// A client that gives up on a connection after [`STALL`] without data.
     pub fn new(retries: Retries) -> Result<Self> {
+        Self::with_stall(retries, STALL)
+    }
+
+    /// A client that gives up on a connection after `stall` without data (connecting, waiting
+    /// for the headers, each read of a body); a download as a whole may take hours.
+    pub fn with_stall(retries: Retries, stall: Duration) -> Result<Self> {
         let client = Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(4 * 3600))
+            .connect_timeout(stall.min(Duration::from_secs(30)))
+            // The blocking client applies this to each wait on its own: the answer's headers,
+            // then every read of the body (reqwest::blocking::Response's Read). Not a total.
+            .timeout(stall)
             .user_agent(concat!(
                 "coreos-install/",
                 env!("CARGO_PKG_VERSION"),
@@ -58,24 +93,67 @@ impl Http {
         Ok(Http {
             client,
             retries,
+            stall,
             delay_scale: 1,
         })
     }
 
+    /// How long a read may wait for data before it fails.
+    pub fn stall(&self) -> Duration {
+        self.stall
+    }
+
+    /// How often a download may be tried again (`--fetch-retries`).
+    pub fn retries(&self) -> Retries {
+        self.retries
+    }
+
+    /// Whether retry number `n` (0-based) may happen.
+    pub fn may_retry(&self, n: u32) -> bool {
+        match self.retries {
+            Retries::Infinite => true,
+            Retries::Count(max) => n < max,
+        }
+    }
+
+    /// The pause before retry number `n` (0-based), as this client takes it.
+    pub fn pause(&self, n: u32) -> Duration {
+        backoff(n) * self.delay_scale
+    }
+
+    /// "retry 2 of 5" for retry number `n` (0-based).
+    pub fn retry_note(&self, n: u32) -> String {
+        format!("retry {} of {}", n + 1, self.retries)
+    }
+
     /// GET `url`, retrying as the policy says; the answer is a 2xx.
     pub fn get(&self, url: &str) -> Result<Response> {
-        self.send(url, false)?
+        self.get_counted(url, &mut 0)
+    }
+
+    /// [`Self::get`], counting the retries it takes in `tries` (which may have some already):
+    /// the tries of one download share one `--fetch-retries`.
+    pub fn get_counted(&self, url: &str, tries: &mut u32) -> Result<Response> {
+        self.send(url, false, tries)?
             .with_context(|| format!("GET {url}: server answered 404 Not Found"))
     }
 
     /// GET `url` as [`Self::get`] does, but `None` when the server answers 404 Not Found (the
     /// file is not there); any other failure is an error.
     pub fn get_if_present(&self, url: &str) -> Result<Option<Response>> {
-        self.send(url, true)
+        self.send(url, true, &mut 0)
     }
 
-    fn send(&self, url: &str, absent_ok: bool) -> Result<Option<Response>> {
-        let mut n = 0;
+    /// One GET of `url` from byte `from` on (`Range: bytes=FROM-`), no retries: what the server
+    /// answered, whatever it is.
+    pub fn get_from(&self, url: &str, from: u64) -> reqwest::Result<Response> {
+        self.client
+            .get(url)
+            .header(RANGE, format!("bytes={from}-"))
+            .send()
+    }
+
+    fn send(&self, url: &str, absent_ok: bool, n: &mut u32) -> Result<Option<Response>> {
         loop {
             let why = match self.client.get(url).send() {
                 Ok(resp) if resp.status().is_success() => return Ok(Some(resp)),
@@ -84,19 +162,19 @@ impl Http {
                     format!("server answered {}", resp.status())
                 }
                 Ok(resp) => bail!("GET {url}: server answered {}", resp.status()),
-                // The whole cause chain: "error sending request: connection refused".
-                Err(e) => format!("{:#}", anyhow::Error::new(e)),
+                Err(e) => describe(e, self.stall),
             };
-            if !may_retry(self.retries, n) {
+            if !self.may_retry(*n) {
                 bail!("GET {url}: {why} (gave up after {n} retries)");
             }
-            let delay = backoff(n) * self.delay_scale;
+            let delay = self.pause(*n);
             eprintln!(
-                "coreos-install: GET {url}: {why}; retrying in {}s",
-                delay.as_secs()
+                "coreos-install: GET {url}: {why}; retrying in {}s ({})",
+                delay.as_secs(),
+                self.retry_note(*n)
             );
             std::thread::sleep(delay);
-            n += 1;
+            *n += 1;
         }
     }
 
@@ -186,6 +264,39 @@ mod tests {
             "{err}"
         );
         assert_eq!(t.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_server_that_goes_quiet_fails_after_the_stall_timeout_instead_of_hanging() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            // First no answer at all, then a body that stops half-way; both stay open for long.
+            let (silent, _) = listener.accept().unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf").unwrap();
+            std::thread::sleep(Duration::from_secs(10));
+            drop(silent);
+        });
+        let http = Http::with_stall(Retries::Count(0), Duration::from_millis(300)).unwrap();
+        let start = std::time::Instant::now();
+        let err = http.get(&url).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("GET {url}: no answer within 0.3 s (gave up after 0 retries)")
+        );
+        let err = format!("{:#}", http.get_text(&url).unwrap_err());
+        assert!(
+            err.starts_with(&format!("reading {url}: ")) && err.contains("timed out"),
+            "{err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(seconds(STALL), "30 s");
     }
 
     #[test]

@@ -32,6 +32,7 @@ use crate::cli::{self, IgnitionSource, InstallArgs, Plan, Source};
 use crate::device::Device;
 use crate::http::Http;
 use crate::progress::Progress;
+use crate::resume::Resuming;
 use crate::stream::{self, Expect};
 use crate::{kargs, oem};
 
@@ -471,11 +472,11 @@ pub fn install(args: &InstallArgs, env: &Env) -> Result<Outcome> {
     );
     let (reader, total): (Box<dyn Read>, Option<u64>) = match &resolved.location {
         Location::Url(u) => {
-            let resp = http
-                .get(u)
-                .with_context(|| format!("image unavailable: {u}"))?;
-            let len = resp.content_length();
-            (Box::new(resp), len)
+            // A cut or stalled download resumes where it stopped (see `resume`).
+            let signed_size = expect.statement.as_ref().map(|st| st.size);
+            let download = Resuming::open(&http, u, signed_size)?;
+            let len = download.size();
+            (Box::new(download), len)
         }
         Location::File(p) => {
             let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;

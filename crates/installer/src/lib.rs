@@ -6,7 +6,9 @@
 //!    the validated settings.
 //!  * [`kargs`]: the same settings from `coreos.inst.*` kernel arguments (unattended install
 //!    on a live PXE boot).
-//!  * [`http`]: GET with retries and backoff on transport errors and 5xx.
+//!  * [`http`]: GET with retries and backoff on transport errors and 5xx, and a stall timeout.
+//!  * [`resume`]: the image download as one reader that resumes a cut or stalled body with
+//!    `Range` requests.
 //!  * [`device`]: the target: a block device (ioctls) or a plain file (tests, images); size,
 //!    sector size, exclusive-access check ([`busy`]), write, wipe, partition table reread.
 //!  * [`busy`]: which partitions of a disk are mounted, swap or held (pure over /proc and /sys
@@ -26,6 +28,7 @@ pub mod install;
 pub mod kargs;
 pub mod oem;
 pub mod progress;
+pub mod resume;
 pub mod stream;
 
 /// One MiB: the region at the start of the disk that holds the MBR and primary GPT.

@@ -1,5 +1,11 @@
 //! Download → hash → gunzip → device, in one pass.
 //!
+//! The download is a [`crate::resume::Resuming`] reader: a connection cut or stalled half-way
+//! (no byte for 30 s) is picked up where it stopped with a `Range` request, up to
+//! `--fetch-retries` times, and the bytes read here are the file's exactly once and in order —
+//! so the hash below covers the whole file however many connections brought it. When the
+//! retries run out, its error ends the stream like any other failure (the ends are wiped).
+//!
 //! The signature was verified before the stream starts (see `install`): what it signs is a
 //! [`Statement`] of the image's size and SHA-256. Every byte of the compressed stream goes
 //! through [`StreamHash`] before it is decompressed, and a stream that goes past the signed size
