@@ -21,6 +21,7 @@
 //!  * [`release`]: the compressed, signed disk image under `OUT/release/` for `coreos-install -b`.
 //!  * [`build`]: the steps in order, and the size report.
 
+pub mod accounts;
 pub mod build;
 pub mod cmd;
 pub mod cpio;

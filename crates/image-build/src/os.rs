@@ -82,6 +82,16 @@ const SHIPPED: &[Shipped] = &[
         text: include_str!("../files/50-docker.network"),
         mode: 0o644,
     },
+    Shipped {
+        path: "etc/sudoers.d/keel",
+        text: include_str!("../files/sudoers-keel"),
+        mode: 0o440,
+    },
+    Shipped {
+        path: "etc/ssh/sshd_config.d/50-keel.conf",
+        text: include_str!("../files/sshd-keel.conf"),
+        mode: 0o644,
+    },
 ];
 
 /// Our programs installed into /usr/bin.
@@ -123,6 +133,7 @@ pub fn install(tree: &Path, bin_dir: &Path, release: &Release) -> Result<()> {
         write(tree, s.path, s.text, s.mode)?;
     }
     crate::units::apply(tree)?;
+    crate::accounts::add(tree)?;
     let v = &release.version;
     write(
         tree,

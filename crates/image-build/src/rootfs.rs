@@ -19,6 +19,7 @@ pub const PACKAGES: &[&str] = &[
     "kmod",
     "iproute2",
     "openssh-server",
+    "sudo",
     "docker.io",
     "etcd-server",
     "etcd-client",
