@@ -31,6 +31,9 @@ pub struct Options {
     pub signing_key: Option<PathBuf>,
     /// The channel the release is signed for.
     pub channel: String,
+    /// The release server the live system's `coreos-install` uses when given no `-b`
+    /// (`keel.release_url=` in the example iPXE scripts).
+    pub release_url: Option<String>,
 }
 
 /// Sizes of what was built, in bytes.
@@ -202,7 +205,13 @@ pub fn build(opts: &Options) -> Result<Report> {
         disk::assemble(&disk_img, &placed, disk_size, &contents)
     })?;
     step("PXE artifacts", || {
-        pxe::write(&opts.out.join("pxe"), &vmlinuz, &initrd, &usr_image)
+        pxe::write(
+            &opts.out.join("pxe"),
+            &vmlinuz,
+            &initrd,
+            &usr_image,
+            opts.release_url.as_deref(),
+        )
     })?;
     let published = step("release image (gzip, SHA-256, signature)", || {
         release::publish(
@@ -212,6 +221,13 @@ pub fn build(opts: &Options) -> Result<Report> {
             &opts.channel,
             &key,
         )
+    })?;
+    step("PXE install image (install.cpio)", || {
+        let dir = published
+            .image
+            .parent()
+            .context("the release image has no directory")?;
+        pxe::write_carried(&opts.out.join("pxe"), dir, opts.release_url.as_deref())
     })?;
     tracing::info!(image = %published.image.display(), sha256 = %published.sha256, key = %published.key_id, test_key = published.test_key, "release published");
 

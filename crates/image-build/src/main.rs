@@ -41,6 +41,11 @@ struct Cli {
     /// an image signed for another one.
     #[arg(long, default_value = release::layout::DEFAULT_CHANNEL)]
     channel: String,
+    /// Release server (base URL, as `coreos-install -b`) that the example iPXE scripts name with
+    /// keel.release_url=, so `coreos-install -d DEV -i cfg.json` on the live system installs
+    /// from it.
+    #[arg(long, value_name = "URL")]
+    release_url: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -70,6 +75,7 @@ fn main() -> Result<()> {
         },
         signing_key: cli.signing_key,
         channel: cli.channel,
+        release_url: cli.release_url,
     };
     let report = build(&opts)?;
     println!("{report}");

@@ -9,6 +9,8 @@ use anyhow::{bail, ensure, Result};
 use clap::Parser;
 use release::layout;
 
+use crate::live::Running;
+
 /// Install Keel to a disk: fetch the signed release image for VERSION and CHANNEL from BASEURL
 /// (or take a local file), check that its signature names that release, verify the image against
 /// it while streaming it onto DEVICE, write the partition table last, and put the Ignition
@@ -174,9 +176,11 @@ pub struct Plan {
     pub retries: Retries,
 }
 
-/// Turn arguments into a plan. `running_version` is the running system's VERSION_ID (the
-/// default `-V`, as CL took it from /etc/os-release).
-pub fn plan(args: &InstallArgs, running_version: Option<&str>) -> Result<Plan> {
+/// Turn arguments into a plan. `running` is the running system: its VERSION_ID (the default
+/// `-V`, as CL took it from /etc/os-release) and, on a live boot, where its own release comes
+/// from (see [`crate::live`]).
+pub fn plan(args: &InstallArgs, running: &Running) -> Result<Plan> {
+    let running_version = running.version.as_deref();
     let Some(device) = args.device.clone() else {
         bail!("no target device: give -d DEVICE (for example -d /dev/vda)");
     };
@@ -227,11 +231,21 @@ pub fn plan(args: &InstallArgs, running_version: Option<&str>) -> Result<Plan> {
             "image URL {url:?}: only http:// and https:// are supported"
         );
         Source::Url(url.clone())
+    } else if let Some(image) = carried_source(args, running)? {
+        Source::File(image)
     } else {
-        let base = args
-            .base_url
-            .clone()
-            .unwrap_or_else(|| layout::channel_base_url(&channel));
+        let base = match (&args.base_url, running) {
+            (Some(b), _) => b.clone(),
+            (None, Running { live: false, .. }) => layout::channel_base_url(&channel),
+            (
+                None,
+                Running {
+                    release_url: Some(u),
+                    ..
+                },
+            ) => u.clone(),
+            (None, Running { live: true, .. }) => bail!("{NO_LIVE_SOURCE}"),
+        };
         ensure!(
             base.starts_with("http://") || base.starts_with("https://"),
             "base URL {base:?}: only http:// and https:// are supported"
@@ -265,6 +279,29 @@ pub fn plan(args: &InstallArgs, running_version: Option<&str>) -> Result<Plan> {
         dry_run: args.dry_run,
         retries: args.fetch_retries,
     })
+}
+
+/// Why a live system with no source given cannot install.
+const NO_LIVE_SOURCE: &str = "this live system knows no release server and carries no release \
+image: give -b BASEURL (or -u URL, or -f IMAGE), boot it with keel.release_url=BASEURL on the \
+kernel command line, or boot it with image-build's install.ipxe, which carries the release image";
+
+/// The release image a live system carries, when the command line names no source, no other
+/// version or channel, and the kernel command line names no release server.
+fn carried_source(args: &InstallArgs, running: &Running) -> Result<Option<PathBuf>> {
+    let Some(image) = &running.carried_image else {
+        return Ok(None);
+    };
+    if args.base_url.is_some() || running.release_url.is_some() {
+        return Ok(None);
+    }
+    ensure!(
+        args.os_version.is_none() && args.channel.is_none(),
+        "this live system carries only its own release ({}) and knows no release server: \
+         give -b BASEURL to install another version or channel",
+        running.version.as_deref().unwrap_or("version unknown")
+    );
+    Ok(Some(image.clone()))
 }
 
 /// `VERSION_ID` from os-release text.
@@ -367,7 +404,8 @@ mod tests {
         ];
         for c in cases {
             let args = parse(c.argv).unwrap_or_else(|e| panic!("{}: {e}", c.argv));
-            let plan = plan(&args, c.running).unwrap_or_else(|e| panic!("{}: {e}", c.argv));
+            let plan = plan(&args, &Running::installed(c.running))
+                .unwrap_or_else(|e| panic!("{}: {e}", c.argv));
             assert_eq!(plan.source, c.source, "{}", c.argv);
             assert_eq!(plan.version_label.as_deref(), c.label, "{}", c.argv);
             assert_eq!(plan.device, PathBuf::from("/dev/vda"));
@@ -378,18 +416,22 @@ mod tests {
     fn options_map_onto_the_plan() {
         let args =
             parse("-d /dev/sda -i /tmp/c.ign -k /k.pem -y --fetch-retries infinite").unwrap();
-        let p = plan(&args, None).unwrap();
+        let p = plan(&args, &Running::default()).unwrap();
         assert_eq!(p.ignition, Some(IgnitionSource::File("/tmp/c.ign".into())));
         assert_eq!(p.key_file, Some(PathBuf::from("/k.pem")));
         assert!(!p.insecure);
         assert!(
-            plan(&parse("-d x --insecure").unwrap(), None)
+            plan(&parse("-d x --insecure").unwrap(), &Running::default())
                 .unwrap()
                 .insecure
         );
         assert!(p.dry_run);
         assert_eq!(p.retries, Retries::Infinite);
-        let p = plan(&parse("-d /dev/sda -I https://h/c.ign").unwrap(), None).unwrap();
+        let p = plan(
+            &parse("-d /dev/sda -I https://h/c.ign").unwrap(),
+            &Running::default(),
+        )
+        .unwrap();
         assert_eq!(
             p.ignition,
             Some(IgnitionSource::Url("https://h/c.ign".into()))
@@ -406,7 +448,9 @@ mod tests {
             ("-d /dev/vda -V beta -C stable", "names a channel"),
         ];
         for (argv, want) in cases {
-            let err = plan(&parse(argv).unwrap(), None).unwrap_err().to_string();
+            let err = plan(&parse(argv).unwrap(), &Running::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{argv:?}: {err}");
         }
         for argv in [
@@ -430,7 +474,7 @@ mod tests {
             ("-d x -f /i.gz -C alpha", Some("alpha")),
             ("-d x -u http://h/i.gz", None),
         ] {
-            let p = plan(&parse(argv).unwrap(), None).unwrap();
+            let p = plan(&parse(argv).unwrap(), &Running::default()).unwrap();
             assert_eq!(p.channel.as_deref(), want, "{argv}");
         }
     }

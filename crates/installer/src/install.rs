@@ -31,6 +31,7 @@ use crate::busy::Host;
 use crate::cli::{self, IgnitionSource, InstallArgs, Plan, Source};
 use crate::device::Device;
 use crate::http::Http;
+use crate::live::Running;
 use crate::progress::Progress;
 use crate::resume::Resuming;
 use crate::stream::{self, Expect};
@@ -43,6 +44,10 @@ pub struct Env {
     pub host: Host,
     /// The running system's os-release (for the default version).
     pub os_release: PathBuf,
+    /// The running system's kernel command line (a live boot, its release server).
+    pub cmdline: PathBuf,
+    /// Where a live system keeps the release image it carries.
+    pub carried_dir: PathBuf,
 }
 
 impl Default for Env {
@@ -50,6 +55,8 @@ impl Default for Env {
         Env {
             host: Host::default(),
             os_release: "/etc/os-release".into(),
+            cmdline: "/proc/cmdline".into(),
+            carried_dir: crate::live::CARRIED_DIR.into(),
         }
     }
 }
@@ -428,7 +435,17 @@ pub fn install(args: &InstallArgs, env: &Env) -> Result<Outcome> {
     if TRUST == TrustMode::Test {
         eprintln!("coreos-install: WARNING: {TRUST}");
     }
-    let plan = cli::plan(args, running.as_deref())?;
+    let cmdline = fs::read_to_string(&env.cmdline).unwrap_or_default();
+    let running = Running::read(running, &cmdline, &env.carried_dir);
+    let plan = cli::plan(args, &running)?;
+    if let (Source::File(p), Some(carried)) = (&plan.source, &running.carried_image) {
+        if p == carried {
+            eprintln!(
+                "coreos-install: no release server given: installing the release this live system carries ({})",
+                p.display()
+            );
+        }
+    }
     let key = trusted_key(&plan, TRUST)?;
     let http = Http::new(plan.retries)?;
     let ignition = plan
@@ -658,7 +675,7 @@ mod tests {
             ..InstallArgs::default()
         };
         args.image_file = Some("/i.gz".into());
-        cli::plan(&args, None).unwrap()
+        cli::plan(&args, &crate::live::Running::default()).unwrap()
     }
 
     #[test]

@@ -199,7 +199,7 @@ mod tests {
             assert_eq!(u.args.fetch_retries, Retries::Infinite);
             assert_eq!(u.skip_reboot, c.skip_reboot, "{}", c.cmdline);
             // Whatever the kernel asked for must also be a valid plan.
-            crate::cli::plan(&u.args, None).unwrap();
+            crate::cli::plan(&u.args, &crate::live::Running::default()).unwrap();
         }
     }
 
@@ -212,7 +212,12 @@ mod tests {
         ] {
             let u = from_cmdline(cmdline).unwrap().unwrap();
             assert_eq!(u.args.insecure, want, "{cmdline}");
-            assert_eq!(crate::cli::plan(&u.args, None).unwrap().insecure, want);
+            assert_eq!(
+                crate::cli::plan(&u.args, &crate::live::Running::default())
+                    .unwrap()
+                    .insecure,
+                want
+            );
         }
     }
 

@@ -6,6 +6,8 @@
 //!    the validated settings.
 //!  * [`kargs`]: the same settings from `coreos.inst.*` kernel arguments (unattended install
 //!    on a live PXE boot).
+//!  * [`live`]: where the release comes from on a live system when no source is given:
+//!    `keel.release_url=` on the kernel command line, else the image the live system carries.
 //!  * [`http`]: GET with retries and backoff on transport errors and 5xx, and a stall timeout.
 //!  * [`resume`]: the image download as one reader that resumes a cut or stalled body with
 //!    `Range` requests.
@@ -26,6 +28,7 @@ pub mod device;
 pub mod http;
 pub mod install;
 pub mod kargs;
+pub mod live;
 pub mod oem;
 pub mod progress;
 pub mod resume;

@@ -710,3 +710,93 @@ fn an_invalid_ignition_config_is_refused_before_anything_is_written() {
         );
     }
 }
+
+/// `coreos-install -d DISK -i cfg -k KEY` on a live system (as the CoreOS lab types it, plus
+/// the key this test signs with), run through the library with this live system's command line
+/// and carried-image directory.
+fn install_on_live(fx: &Fixture, disk: &Path, cmdline: &str, carried: &Path) -> anyhow::Result<()> {
+    use clap::Parser;
+    let os_release = fx.dir.path().join("os-release");
+    fs::write(&os_release, format!("ID=keel\nVERSION_ID={VERSION}\n")).unwrap();
+    let cmdline_file = fx.dir.path().join("cmdline");
+    fs::write(&cmdline_file, cmdline).unwrap();
+    let key = release_pub();
+    let args = installer::cli::InstallArgs::try_parse_from([
+        "coreos-install",
+        "-d",
+        disk.to_str().unwrap(),
+        "-i",
+        fx.config().to_str().unwrap(),
+        "-k",
+        &key,
+    ])
+    .unwrap();
+    let env = installer::install::Env {
+        os_release,
+        cmdline: cmdline_file,
+        carried_dir: carried.to_path_buf(),
+        ..Default::default()
+    };
+    installer::install::install(&args, &env).map(|_| ())
+}
+
+#[test]
+fn a_live_system_installs_from_the_release_server_on_its_kernel_command_line() {
+    let fx = fixture();
+    let server = serve(fx.release());
+    let disk = fx.target("disk");
+    let cmdline = format!("console=ttyS0 keel.live keel.release_url={}", server.base());
+    install_on_live(&fx, &disk, &cmdline, &fx.dir.path().join("nothing-carried")).unwrap();
+    assert!(
+        range(&disk, 0, MIB) == fx.image[..MIB as usize],
+        "the image's table was written"
+    );
+    let paths = server.paths.lock().unwrap().clone();
+    assert!(
+        paths.contains(&format!("/{VERSION}/{IMAGE_NAME}")),
+        "the live system's own version comes from its server: {paths:?}"
+    );
+}
+
+#[test]
+fn a_live_system_with_no_server_installs_the_release_it_carries() {
+    let fx = fixture();
+    // What install.cpio puts in RAM: the release image and its signature.
+    let carried = fx.dir.path().join("run-keel-install");
+    fs::create_dir_all(&carried).unwrap();
+    for name in [IMAGE_NAME.to_string(), format!("{IMAGE_NAME}.sig")] {
+        fs::copy(fx.release().join(VERSION).join(&name), carried.join(&name)).unwrap();
+    }
+    let disk = fx.target("disk");
+    install_on_live(&fx, &disk, "keel.live", &carried).unwrap();
+    assert!(
+        range(&disk, 0, MIB) == fx.image[..MIB as usize],
+        "the image's table was written"
+    );
+
+    // A carried image is verified like any other: a tampered one is refused, nothing written.
+    let mut gz = fx.gz.clone();
+    let last = gz.len() - 1;
+    gz[last] ^= 1;
+    fs::write(carried.join(IMAGE_NAME), &gz).unwrap();
+    let disk = fx.target("tampered");
+    let err = install_on_live(&fx, &disk, "keel.live", &carried).unwrap_err();
+    assert!(
+        zeroed(&disk, 0, MIB),
+        "a carried image that fails verification leaves nothing bootable: {err:#}"
+    );
+}
+
+#[test]
+fn a_live_system_with_neither_says_what_to_do_and_writes_nothing() {
+    let fx = fixture();
+    let disk = fx.target("disk");
+    let err = install_on_live(&fx, &disk, "keel.live", &fx.dir.path().join("none"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("knows no release server") && err.contains("keel.release_url="),
+        "{err}"
+    );
+    assert!(untouched(&disk));
+}

@@ -24,6 +24,9 @@ pub const CURRENT: &str = "current";
 pub const VERSION_KEY: &str = "KEEL_VERSION";
 /// Default channel.
 pub const DEFAULT_CHANNEL: &str = "stable";
+/// The kernel argument that names a live boot's release server (`keel.release_url=BASEURL`):
+/// image-build's iPXE scripts write it, `coreos-install` with no `-b` installs from it.
+pub const RELEASE_URL_KARG: &str = "keel.release_url";
 /// The channels an installer knows by name.
 pub const CHANNELS: &[&str] = &["stable", "beta", "alpha", "edge"];
 
