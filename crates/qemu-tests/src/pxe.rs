@@ -51,21 +51,26 @@ pub enum PxeError {
     },
 }
 
-/// The iPXE script: fetch kernel and initramfs from `server` and boot them with
-/// [`BASE_KERNEL_ARGS`] and `extra_args`.
-pub fn script(server: &Server, extra_args: &str) -> String {
+/// The iPXE script: fetch kernel, initramfs and any `more_initrds` (file names on `server`)
+/// and boot them with [`BASE_KERNEL_ARGS`] and `extra_args`.
+pub fn script(server: &Server, extra_args: &str, more_initrds: &[String]) -> String {
     // `initrd=` names the initramfs for the kernel's EFI stub when iPXE boots it under UEFI
     // (iPXE exposes downloaded images as files); BIOS kernels ignore it.
-    let args = format!("initrd={INITRAMFS} {BASE_KERNEL_ARGS} {extra_args}");
+    let mut named = format!("initrd={INITRAMFS}");
+    let mut lines = format!("initrd {}\n", server.guest_url(INITRAMFS));
+    for name in more_initrds {
+        named.push_str(&format!(" initrd={name}"));
+        lines.push_str(&format!("initrd {}\n", server.guest_url(name)));
+    }
+    let args = format!("{named} {BASE_KERNEL_ARGS} {extra_args}");
     format!(
         "#!ipxe\n\
          echo keel-harness: iPXE script running\n\
          kernel {} {}\n\
-         initrd {}\n\
+         {lines}\
          boot\n",
         server.guest_url(KERNEL),
         args.trim_end(),
-        server.guest_url(INITRAMFS),
     )
 }
 
@@ -75,6 +80,7 @@ pub fn write_tftp_dir(
     dir: &Path,
     server: &Server,
     extra_args: &str,
+    more_initrds: &[String],
     boot_firmware: Firmware,
 ) -> Result<&'static str, PxeError> {
     let write = |name: &str, bytes: &[u8]| {
@@ -85,7 +91,7 @@ pub fn write_tftp_dir(
         path: dir.to_path_buf(),
         source,
     })?;
-    let script = script(server, extra_args);
+    let script = script(server, extra_args, more_initrds);
     write(SCRIPT, script.as_bytes())?;
     info!(dir = %dir.display(), ?boot_firmware, "pxe: TFTP directory written");
     let rom = match boot_firmware {
@@ -105,7 +111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::serve_dir(dir.path()).unwrap();
         let port = server.port();
-        let script = script(&server, "ignition.firstboot rd.debug ");
+        let script = script(&server, "ignition.firstboot rd.debug ", &[]);
         assert_eq!(
             script,
             format!(
@@ -116,5 +122,13 @@ mod tests {
                  boot\n"
             )
         );
+        let script = super::script(&server, "keel.live", &["install.cpio".to_string()]);
+        assert!(script.contains(
+            "/vmlinuz initrd=initramfs.img initrd=install.cpio console=ttyS0,115200 keel.live\n\
+             initrd http://10.0.2.2:"
+        ));
+        assert!(script.ends_with(&format!(
+            "initrd http://10.0.2.2:{port}/install.cpio\nboot\n"
+        )));
     }
 }

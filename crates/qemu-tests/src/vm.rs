@@ -183,6 +183,7 @@ pub struct VmBuilder {
     firmware: Firmware,
     disks: Vec<DiskSource>,
     pxe: Option<PathBuf>,
+    pxe_initrds: Vec<String>,
     kernel_append: String,
     links: Vec<Link>,
     ssh_forward: bool,
@@ -219,6 +220,7 @@ impl Default for VmBuilder {
             firmware: Firmware::Bios,
             disks: Vec::new(),
             pxe: None,
+            pxe_initrds: Vec::new(),
             kernel_append: String::new(),
             links: Vec::new(),
             ssh_forward: false,
@@ -279,6 +281,13 @@ impl VmBuilder {
     /// `initramfs.img`) over HTTP; see [`crate::pxe`]. Disks, if any, boot after the network.
     pub fn pxe(mut self, dir: impl Into<PathBuf>) -> Self {
         self.pxe = Some(dir.into());
+        self
+    }
+
+    /// One more initrd for PXE boot, after the initramfs: file `name` of the PXE directory (as
+    /// image-build's install.ipxe loads install.cpio).
+    pub fn pxe_initrd(mut self, name: impl Into<String>) -> Self {
+        self.pxe_initrds.push(name.into());
         self
     }
 
@@ -523,8 +532,13 @@ impl VmBuilder {
             Some(dir) => {
                 let server = Server::serve_dir(dir)?;
                 let tftp_dir = at(TFTP_DIR);
-                let bootfile =
-                    pxe::write_tftp_dir(&tftp_dir, &server, &self.kernel_append, self.firmware)?;
+                let bootfile = pxe::write_tftp_dir(
+                    &tftp_dir,
+                    &server,
+                    &self.kernel_append,
+                    &self.pxe_initrds,
+                    self.firmware,
+                )?;
                 (Some(server), Some((tftp_dir, bootfile.to_string())))
             }
             None => (None, None),

@@ -2,9 +2,12 @@
 //! published (build/release, served over the harness's loopback HTTP server), and the machine
 //! then boots the installed disk to node ready on slot A, with the Ignition config on OEM.
 //!
-//! Here: `coreos-install -d /dev/vda -b URL -V VERSION -i cfg` on the serial root shell. The
-//! unattended install from `coreos.inst.*` kernel arguments is in seed_lab.rs, checked against
-//! the full seed-lab state.
+//! Here, as the CoreOS lab types it: the live system is booted with the release server on its
+//! kernel command line (`keel.release_url=`, as image-build's iPXE script passes it), and `core`
+//! runs `sudo coreos-install -d /dev/vda -i cfg.json` (passwordless sudo, no `-b`, no `-V`: the
+//! release the live system runs). The unattended install from `coreos.inst.*` kernel arguments is
+//! in seed_lab.rs; the offline install from the image the live system carries, with power cuts,
+//! in install_power_cut.rs.
 //!
 //! Run: `KEEL_BUILD_DIR=... cargo test -p qemu-tests --features vm --test install_from_pxe -- --test-threads=1`
 // Boots real VMs: built only with `--features vm` (the cfg comes after the docs, which stay).
@@ -26,7 +29,8 @@ const BOOT: Duration = Duration::from_secs(600);
 /// Download, verify and write ~2.5 GiB under TCG.
 const INSTALL: Duration = Duration::from_secs(1800);
 /// A small, valid Ignition config (no single quotes: it is typed into a shell).
-const CONFIG: &str = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/keel-install-test","mode":420,"contents":{"source":"data:,installed-by-coreos-install"}}]}}"#;
+/// A user put in `wheel` by Ignition gets passwordless sudo, as `core` has.
+const CONFIG: &str = r#"{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"ops","groups":["wheel"]}]},"storage":{"files":[{"path":"/etc/keel-install-test","mode":420,"contents":{"source":"data:,installed-by-coreos-install"}}]}}"#;
 const DISK: u64 = 20 << 30;
 
 /// After the reboot: the initramfs finds slot A on the installed disk, and the node comes up on it.
@@ -51,7 +55,10 @@ fn coreos_install_on_the_live_shell_then_boot_the_disk() -> Result<()> {
         .name("install-pxe")
         .bios()
         .pxe(artifacts::pxe_dir()?)
-        .kernel_append("keel.live keel.autologin")
+        .kernel_append(format!(
+            "keel.live keel.autologin keel.release_url={}",
+            server.guest_url("").trim_end_matches('/')
+        ))
         .memory_mib(3072)
         .extra_disk(DISK)
         .start()?;
@@ -65,13 +72,10 @@ fn coreos_install_on_the_live_shell_then_boot_the_disk() -> Result<()> {
 
     sh(
         &mut vm,
-        &format!("printf '%s\\n' '{CONFIG}' > /tmp/cfg.json"),
+        &format!("cd /tmp && printf '%s\\n' '{CONFIG}' > cfg.json"),
     )?;
-    let cmd = format!(
-        "coreos-install -d /dev/vda -b {} -V {version} -i /tmp/cfg.json",
-        server.guest_url("")
-    );
-    let (code, out) = vm.console().run(&cmd, INSTALL)?;
+    let cmd = "su core -c 'sudo coreos-install -d /dev/vda -i cfg.json'";
+    let (code, out) = vm.console().run(cmd, INSTALL)?;
     let success = format!("Success! Keel {version} is installed on /dev/vda");
     ensure!(
         code == 0 && out.lines().any(|l| l.trim_end() == success),
@@ -119,6 +123,20 @@ fn coreos_install_on_the_live_shell_then_boot_the_disk() -> Result<()> {
     ensure!(
         root.contains("/dev/vda9") && root.contains("ext4"),
         "ROOT is the installed disk's: {root}"
+    );
+    // As on Container Linux: core (built in) and wheel members run anything as root without a
+    // password; sshd takes only keys for root and never an empty password.
+    for user in ["core", "ops"] {
+        let id = sh(&mut vm, &format!("su {user} -c 'sudo -n id -u'"))?;
+        ensure!(id.trim() == "0", "`sudo -n id -u` as {user}: {id}");
+    }
+    let sshd = sh(
+        &mut vm,
+        "sshd -T | grep -E '^(permitrootlogin|permitemptypasswords) ' | sort",
+    )?;
+    ensure!(
+        sshd.trim() == "permitemptypasswords no\npermitrootlogin without-password",
+        "sshd's effective settings: {sshd}"
     );
     let size = sh(&mut vm, "blockdev --getsize64 /dev/vda9")?;
     let size: u64 = size.trim().parse().context("ROOT size")?;
