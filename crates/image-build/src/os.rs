@@ -157,3 +157,68 @@ pub fn install(tree: &Path, bin_dir: &Path, release: &Release) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `karg_on` function of a shell script: from its definition to the closing brace.
+    fn karg_on(script: &str) -> &str {
+        let start = script.find("karg_on() {").expect("karg_on defined");
+        let end = start + script[start..].find("\n}\n").expect("karg_on ends") + 3;
+        &script[start..end]
+    }
+
+    /// The shell scripts that read the kernel command line (init in the initramfs, the two
+    /// generators in the OS) spell the flag rule alike, and it is slots::kargs::flag's.
+    #[test]
+    fn shell_scripts_read_kernel_flags_by_the_slots_kargs_rule() {
+        let generator = |name: &str| {
+            SHIPPED
+                .iter()
+                .find(|s| s.path.ends_with(name))
+                .unwrap_or_else(|| panic!("{name} shipped"))
+                .text
+        };
+        let init = crate::initramfs::INIT;
+        let function = karg_on(init);
+        for name in ["keel-install-generator", "keel-autologin-generator"] {
+            assert_eq!(karg_on(generator(name)), function, "{name}");
+        }
+        let values: Vec<Option<&str>> = [None, Some(""), Some("1"), Some("0"), Some("yes")]
+            .into_iter()
+            .chain(
+                [
+                    "n", "N", "no", "No", "f", "F", "false", "FALSE", "off", "Off",
+                ]
+                .map(Some),
+            )
+            .chain(["detected", "on", "true", "y", "nope", "offf", "00", "0n"].map(Some))
+            .collect();
+        let mut script = format!("{function}\n");
+        for v in &values {
+            let arg = match v {
+                None => "k".to_string(),
+                Some(v) => format!("k={v}"),
+            };
+            script.push_str(&format!(
+                "if karg_on '{arg}'; then echo on; else echo off; fi\n"
+            ));
+        }
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let got: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let want: Vec<String> = values
+            .iter()
+            .map(|v| if slots::kargs::flag(*v) { "on" } else { "off" }.to_string())
+            .collect();
+        assert_eq!(got, want, "{values:?}");
+    }
+}

@@ -11,56 +11,20 @@
 //! | `coreos.inst.insecure` | `--insecure` (an image without a valid signature is installed, with a warning) |
 //! | `coreos.inst.skip_reboot` | read by the generator: no reboot after the install |
 //! | (always) | `--fetch-retries infinite`: a PXE-booted machine waits for its server |
+//!
+//! The command line is read by the rules of [`slots::kargs`]: `coreos.inst.skip_reboot` and
+//! `coreos.inst.insecure` are flags (on bare or with a value but an empty one or `0`, `no`,
+//! `off`, `false`, `n`, `f`); an argument that takes a value and is given bare or as `key=` is
+//! refused (the install writes a whole disk, so a half-written request is not guessed at).
 
 use anyhow::{bail, Result};
+use slots::kargs;
 
 use crate::cli::{InstallArgs, Retries};
 
-/// Split a kernel command line into (key, value) pairs; double quotes group spaces, as the
-/// kernel parses them (`key="a b"`).
-pub fn split(cmdline: &str) -> Vec<(String, Option<String>)> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut any = false;
-    for c in cmdline.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    words.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        words.push(cur);
-    }
-    words
-        .into_iter()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (w, None),
-        })
-        .collect()
-}
-
-/// Whether a boolean karg is on: present without a value, or with any value but
-/// `0`, `no`, `off`, `false` or nothing.
-fn truthy(v: &Option<String>) -> bool {
-    match v.as_deref() {
-        None => true,
-        Some(s) => !matches!(s, "" | "0" | "no" | "off" | "false"),
-    }
-}
+/// The kernel command-line splitter, [`slots::kargs::split`]: the rules of [`slots::kargs`]
+/// hold here too (flags off with `key=`, a value needs a non-empty one).
+pub use slots::kargs::split;
 
 /// What the kernel arguments ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +49,9 @@ pub fn from_cmdline(cmdline: &str) -> Result<Option<Unattended>> {
             continue;
         };
         let need = |v: &Option<String>| -> Result<String> {
-            match v.as_deref() {
-                Some(s) if !s.is_empty() => Ok(s.to_string()),
-                _ => bail!("kernel argument {key} needs a value ({key}=...)"),
+            match kargs::value(v.as_deref()) {
+                Some(s) => Ok(s.to_string()),
+                None => bail!("kernel argument {key} needs a value ({key}=...)"),
             }
         };
         match name {
@@ -101,8 +65,8 @@ pub fn from_cmdline(cmdline: &str) -> Result<Option<Unattended>> {
             "base_url" => args.base_url = Some(need(&value)?),
             "version" => args.os_version = Some(need(&value)?),
             "channel" => args.channel = Some(need(&value)?),
-            "skip_reboot" => skip_reboot = truthy(&value),
-            "insecure" => args.insecure = truthy(&value),
+            "skip_reboot" => skip_reboot = kargs::flag(value.as_deref()),
+            "insecure" => args.insecure = kargs::flag(value.as_deref()),
             // Accepted elsewhere or obsolete (`coreos.inst=yes`): not ours to refuse.
             _ => {}
         }
@@ -124,19 +88,6 @@ pub fn from_cmdline(cmdline: &str) -> Result<Option<Unattended>> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
-
-    #[test]
-    fn command_lines_split_like_the_kernel_does() {
-        let got = split(r#"BOOT_IMAGE=/vmlinuz  quiet keel.live x="a b" coreos.inst.skip_reboot"#);
-        let want: Vec<(String, Option<String>)> = vec![
-            ("BOOT_IMAGE".into(), Some("/vmlinuz".into())),
-            ("quiet".into(), None),
-            ("keel.live".into(), None),
-            ("x".into(), Some("a b".into())),
-            ("coreos.inst.skip_reboot".into(), None),
-        ];
-        assert_eq!(got, want);
-    }
 
     #[test]
     fn kernel_arguments_become_installer_arguments() {
@@ -171,6 +122,9 @@ mod tests {
             },
             Case { cmdline: "coreos.inst.install_dev=sda coreos.inst.skip_reboot", device: Some("/dev/sda"), skip_reboot: true, ..none },
             Case { cmdline: "coreos.inst.install_dev=sda coreos.inst.skip_reboot=0", device: Some("/dev/sda"), ..none },
+            Case { cmdline: "coreos.inst.install_dev=sda coreos.inst.skip_reboot=", device: Some("/dev/sda"), ..none },
+            Case { cmdline: "coreos.inst.install_dev=sda coreos.inst.skip_reboot=OFF", device: Some("/dev/sda"), ..none },
+            Case { cmdline: "coreos.inst.install_dev=sda coreos.inst.skip_reboot=1", device: Some("/dev/sda"), skip_reboot: true, ..none },
             Case { cmdline: "coreos.inst.install_dev=sda coreos.inst.ignition_url=skip", device: Some("/dev/sda"), ..none },
             Case {
                 cmdline: "coreos.inst.install_dev=/dev/sdb coreos.inst.install_dev=/dev/vdb coreos.inst.base_url=http://a coreos.inst.image_url=http://h/i.gz",
@@ -209,6 +163,7 @@ mod tests {
             ("coreos.inst.install_dev=sda", false),
             ("coreos.inst.install_dev=sda coreos.inst.insecure", true),
             ("coreos.inst.install_dev=sda coreos.inst.insecure=0", false),
+            ("coreos.inst.install_dev=sda coreos.inst.insecure=", false),
         ] {
             let u = from_cmdline(cmdline).unwrap().unwrap();
             assert_eq!(u.args.insecure, want, "{cmdline}");
@@ -230,67 +185,6 @@ mod tests {
         ] {
             let err = from_cmdline(cmdline).unwrap_err().to_string();
             assert!(err.contains("needs a value"), "{cmdline}: {err}");
-        }
-    }
-
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
-
-        /// How one argument is written: bare, with its value quoted, or quoted whole
-        /// (`"key=a b"`, which the kernel also accepts).
-        #[derive(Debug, Clone, Copy)]
-        enum Quote {
-            None,
-            Value,
-            Whole,
-        }
-
-        /// Kernel-argument text for `(key, value)`; a value with whitespace is always quoted.
-        fn render(key: &str, value: &Option<String>, quote: Quote) -> String {
-            let Some(v) = value else {
-                return key.to_string();
-            };
-            let quote = match quote {
-                Quote::None if v.chars().any(char::is_whitespace) => Quote::Value,
-                q => q,
-            };
-            match quote {
-                Quote::None => format!("{key}={v}"),
-                Quote::Value => format!("{key}=\"{v}\""),
-                Quote::Whole => format!("\"{key}={v}\""),
-            }
-        }
-
-        fn quote() -> impl Strategy<Value = Quote> {
-            prop_oneof![Just(Quote::None), Just(Quote::Value), Just(Quote::Whole)]
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(256))]
-
-            /// Any arguments (keys of printable ASCII without `"` and `=`, values of anything
-            /// but `"`, spaces and tabs and newlines included) written as a command line
-            /// split back into the same (key, value) pairs, in order.
-            #[test]
-            fn rendered_arguments_split_back(
-                args in prop::collection::vec(
-                    ("[!#-<>-~]{1,12}", prop::option::of("[^\"]{0,16}"), quote()),
-                    0..12,
-                ),
-                seps in prop::collection::vec("[ \t]{1,3}", 12),
-                tail in "[ \t]{0,2}\n?",
-            ) {
-                let mut line = String::new();
-                for ((k, v, q), sep) in args.iter().zip(&seps) {
-                    line.push_str(&render(k, v, *q));
-                    line.push_str(sep);
-                }
-                line.push_str(&tail);
-                let want: Vec<(String, Option<String>)> =
-                    args.into_iter().map(|(k, v, _)| (k, v)).collect();
-                prop_assert_eq!(split(&line), want);
-            }
         }
     }
 }

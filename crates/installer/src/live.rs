@@ -19,8 +19,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use release::layout::{IMAGE_NAME, RELEASE_URL_KARG, SIG_SUFFIX};
-
-use crate::kargs;
+use slots::booted::{self, Booted};
+use slots::kargs;
 
 /// Where the live initramfs puts the release image it carries.
 pub const CARRIED_DIR: &str = "/run/keel/install";
@@ -48,16 +48,15 @@ impl Running {
         }
     }
 
-    /// Read from the kernel command line text and the carried-image directory.
+    /// Read from the kernel command line text (by the rules of [`slots::kargs`]: the flag
+    /// `keel.live`, the last `keel.release_url=` with a value) and the carried-image directory.
     pub fn read(version: Option<String>, cmdline: &str, carried_dir: &Path) -> Self {
-        let args = kargs::split(cmdline);
-        let live = args.iter().any(|(k, _)| k == "keel.live");
-        let release_url = args
-            .iter()
+        let live = booted::from_cmdline(cmdline) == Booted::Live;
+        let release_url = kargs::split(cmdline)
+            .into_iter()
             .rev()
-            .find(|(k, _)| k == RELEASE_URL_KARG)
-            .and_then(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty());
+            .filter(|(k, _)| k == RELEASE_URL_KARG)
+            .find_map(|(_, v)| kargs::value(v.as_deref()).map(str::to_string));
         let image = carried_dir.join(IMAGE_NAME);
         let sig = carried_dir.join(format!("{IMAGE_NAME}{SIG_SUFFIX}"));
         let carried_image = (live && is_file(&image) && is_file(&sig)).then_some(image);
@@ -104,5 +103,15 @@ mod tests {
         // An installed system ignores what /run might hold.
         let r = Running::read(None, "root=x keel.release_url=", d.path());
         assert!(!r.live && r.carried_image.is_none() && r.release_url.is_none());
+        // keel.live is a flag and `keel.release_url=` names no server (slots::kargs).
+        let r = Running::read(None, "keel.live=0", d.path());
+        assert!(!r.live && r.carried_image.is_none());
+        let r = Running::read(
+            None,
+            "keel.live keel.release_url=http://a/r keel.release_url=",
+            d.path(),
+        );
+        assert!(r.live);
+        assert_eq!(r.release_url.as_deref(), Some("http://a/r"));
     }
 }

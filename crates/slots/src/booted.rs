@@ -1,5 +1,6 @@
 //! Which slot the running system booted, from the kernel command line GRUB wrote.
 
+use crate::kargs;
 use crate::layout::Slot;
 
 /// How the running system was booted.
@@ -13,18 +14,28 @@ pub enum Booted {
     Unknown,
 }
 
-/// Read `keel.slot=A|B` or `keel.live` from kernel command-line text.
+/// Read `keel.slot=A|B` or the flag `keel.live` from kernel command-line text, by the rules of
+/// [`kargs`]: the live system when `keel.live` is on, else the slot the last `keel.slot=` that
+/// names one gives (`keel.slot=`, `keel.slot=C` are ignored), else [`Booted::Unknown`].
 pub fn from_cmdline(cmdline: &str) -> Booted {
-    let mut booted = Booted::Unknown;
-    for arg in cmdline.split_whitespace() {
-        if arg == "keel.live" {
-            return Booted::Live;
-        }
-        if let Some(slot) = arg.strip_prefix("keel.slot=").and_then(|v| v.parse().ok()) {
-            booted = Booted::Slot(slot);
+    let mut live = false;
+    let mut slot = None;
+    for (key, value) in kargs::split(cmdline) {
+        match key.as_str() {
+            "keel.live" => live = kargs::flag(value.as_deref()),
+            "keel.slot" => {
+                if let Some(s) = kargs::value(value.as_deref()).and_then(|v| v.parse().ok()) {
+                    slot = Some(s);
+                }
+            }
+            _ => {}
         }
     }
-    booted
+    match (live, slot) {
+        (true, _) => Booted::Live,
+        (false, Some(s)) => Booted::Slot(s),
+        (false, None) => Booted::Unknown,
+    }
 }
 
 impl std::fmt::Display for Booted {
@@ -50,6 +61,22 @@ mod tests {
         );
         assert_eq!(from_cmdline("console=ttyS0 keel.live"), Booted::Live);
         assert_eq!(from_cmdline("root=/dev/sda1 keel.slot=C"), Booted::Unknown);
+        assert_eq!(
+            from_cmdline("keel.slot=A keel.slot="),
+            Booted::Slot(Slot::A)
+        );
+        // keel.live is a flag: `keel.live=` and `keel.live=0` are not live.
+        assert_eq!(
+            from_cmdline("keel.slot=B keel.live=0"),
+            Booted::Slot(Slot::B)
+        );
+        assert_eq!(from_cmdline("keel.live="), Booted::Unknown);
+        assert_eq!(from_cmdline("keel.live=1"), Booted::Live);
+        // Quoted text is one argument's value, not arguments of its own.
+        assert_eq!(
+            from_cmdline(r#"keel.slot=A x="keel.live keel.slot=B""#),
+            Booted::Slot(Slot::A)
+        );
     }
 
     mod properties {
@@ -63,8 +90,8 @@ mod tests {
             Slot(Slot, bool),
             /// `keel.slot=` with anything but a slot letter.
             BadSlot(String),
-            /// `keel.live`.
-            Live,
+            /// `keel.live`, or `keel.live=` with a value (`1`, `0`, `no`, nothing, ...).
+            Live(Option<String>),
             /// Anything else: `quiet`, `root=/dev/sda1`, `keel.usr=PARTUUID=...`, `keel.livex`.
             Other(String),
         }
@@ -77,7 +104,8 @@ mod tests {
                     }
                     Arg::Slot(s, _) => format!("keel.slot={s}"),
                     Arg::BadSlot(v) => format!("keel.slot={v}"),
-                    Arg::Live => "keel.live".into(),
+                    Arg::Live(None) => "keel.live".into(),
+                    Arg::Live(Some(v)) => format!("keel.live={v}"),
                     Arg::Other(o) => o.clone(),
                 }
             }
@@ -88,19 +116,33 @@ mod tests {
                 (prop::sample::select(Slot::ALL.to_vec()), any::<bool>())
                     .prop_map(|(s, lower)| Arg::Slot(s, lower)),
                 "([C-Zc-z0-9]|[AaBb][A-Za-z0-9=]+)?".prop_map(Arg::BadSlot),
-                Just(Arg::Live),
-                "(keel\\.)?[a-z_.]{1,12}(=[!-~]{0,16})?"
+                prop::option::of("|0|1|no|NO|off|false|yes|detected|[a-z0-9]{1,4}")
+                    .prop_map(Arg::Live),
+                // No `"`: a double quote groups what follows into this argument.
+                "(keel\\.)?[a-z_.]{1,12}(=[!#-~]{0,16})?"
                     .prop_filter("not a keel marker", |o| {
-                        o != "keel.live" && !o.starts_with("keel.slot=")
+                        o != "keel.live"
+                            && !o.starts_with("keel.live=")
+                            && !o.starts_with("keel.slot=")
                     })
                     .prop_map(Arg::Other),
             ]
         }
 
-        /// What the command line says, by the rule: `keel.live` anywhere wins, else the last
-        /// valid `keel.slot=`, else nothing.
+        /// What the command line says, by the rule: live when the last `keel.live` is bare or
+        /// has a value other than an empty one or a false word, else the last valid
+        /// `keel.slot=`, else nothing.
         fn expected(args: &[Arg]) -> Booted {
-            if args.iter().any(|a| matches!(a, Arg::Live)) {
+            let live = args.iter().rev().find_map(|a| match a {
+                Arg::Live(v) => Some(v),
+                _ => None,
+            });
+            let on = |v: &Option<String>| match v.as_deref() {
+                None => true,
+                Some(v) => !["", "0", "n", "no", "f", "false", "off"]
+                    .contains(&v.to_ascii_lowercase().as_str()),
+            };
+            if live.is_some_and(on) {
                 return Booted::Live;
             }
             args.iter()

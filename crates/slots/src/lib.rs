@@ -10,9 +10,12 @@
 //!    grubenv copies on the ESP, only once the directory is checked to be the ESP.
 //!  * [`status`]: the per-slot view `updater status` prints.
 //!  * [`booted`]: which slot the running system came from, read from the kernel command line.
+//!  * [`kargs`]: the kernel command-line parser and its rules for flags and values, which every
+//!    Keel program that reads `/proc/cmdline` uses.
 
 pub mod booted;
 pub mod grubenv;
+pub mod kargs;
 pub mod layout;
 pub mod state;
 pub mod status;
