@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cmd, cpio};
+use crate::cmd;
 
 /// The init script.
 pub const INIT: &str = include_str!("../files/init");

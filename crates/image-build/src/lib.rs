@@ -12,8 +12,8 @@
 //!  * [`kargs`]: the kernel arguments every boot gets.
 //!  * [`trim`]: what a container host drops (docs, locales, unused kernel modules).
 //!  * [`factory`]: /etc and /var move into /usr as the factory defaults ROOT is made from.
-//!  * [`cpio`]: a newc archive writer for the initramfs.
-//!  * [`initramfs`]: our initramfs: busybox, the tools it needs, modules, `/init`.
+//!  * [`initramfs`]: our initramfs: busybox, the tools it needs, modules, `/init` (archives
+//!    written by the [`cpio`] crate).
 //!  * [`grub`]: grub.cfg, the EFI and BIOS GRUB images, the MBR boot code.
 //!  * [`fat`]: FAT filesystems as files, filled with mtools.
 //!  * [`disk`]: the GPT disk image assembled from the partition files.
@@ -24,7 +24,6 @@
 pub mod accounts;
 pub mod build;
 pub mod cmd;
-pub mod cpio;
 pub mod disk;
 pub mod factory;
 pub mod fat;

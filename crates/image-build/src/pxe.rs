@@ -11,8 +11,6 @@ use anyhow::{Context, Result};
 
 use release::layout::RELEASE_URL_KARG;
 
-use crate::cpio;
-
 /// Where the example scripts expect vmlinuz, the initramfs and install.cpio to be served.
 pub const EXAMPLE_BASE: &str = "http://10.0.2.2:8080";
 /// The second initrd of `install.ipxe`: the release image the live system carries for an
@@ -60,9 +58,9 @@ pub fn write(
     fs::copy(disk_initrd, &initramfs)?;
     let file = OpenOptions::new().append(true).open(&initramfs)?;
     let mut w = cpio::Writer::new(io::BufWriter::new(file));
-    w.entry("live", 0o040755, 0, 0, &[])?;
+    w.dir("live", 0o755)?;
     let usr = fs::read(usr_image).with_context(|| format!("reading {}", usr_image.display()))?;
-    w.entry("live/usr.squashfs", 0o100444, 0, 0, &usr)?;
+    w.file("live/usr.squashfs", 0o444, &usr)?;
     let mut out: io::BufWriter<File> = w.finish()?;
     out.flush()?;
     fs::write(
@@ -83,11 +81,11 @@ pub fn write_carried(
     use release::layout::{IMAGE_NAME, SIG_SUFFIX};
     let file = File::create(out_dir.join(CARRIED_CPIO))?;
     let mut w = cpio::Writer::new(io::BufWriter::new(file));
-    w.entry(CARRIED_DIR, 0o040755, 0, 0, &[])?;
+    w.dir(CARRIED_DIR, 0o755)?;
     for name in [IMAGE_NAME.to_string(), format!("{IMAGE_NAME}{SIG_SUFFIX}")] {
         let src = release_version_dir.join(&name);
         let bytes = fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-        w.entry(&format!("{CARRIED_DIR}/{name}"), 0o100444, 0, 0, &bytes)?;
+        w.file(&format!("{CARRIED_DIR}/{name}"), 0o444, &bytes)?;
     }
     let mut out: io::BufWriter<File> = w.finish()?;
     out.flush()?;

@@ -10,7 +10,6 @@
 //! Prints a table and writes it to build/bench.txt.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -33,21 +32,18 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 /// An initramfs whose /init powers the machine off at once.
 fn poweroff_initramfs(dir: &Path) -> Result<PathBuf> {
-    let root = dir.join("floor-root");
-    fs::create_dir_all(root.join("bin"))?;
-    fs::copy("/bin/busybox", root.join("bin/busybox"))
-        .context("copying /bin/busybox (apt-get install busybox-static)")?;
-    fs::write(
-        root.join("init"),
-        "#!/bin/busybox sh\n/bin/busybox echo floor: userspace reached\n/bin/busybox poweroff -f\n",
+    let busybox = fs::read("/bin/busybox")
+        .context("reading /bin/busybox (apt-get install busybox-static)")?;
+    let mut w = cpio::Writer::in_memory();
+    w.dir("bin", 0o755)?;
+    w.file("bin/busybox", 0o755, &busybox)?;
+    w.file(
+        "init",
+        0o755,
+        b"#!/bin/busybox sh\n/bin/busybox echo floor: userspace reached\n/bin/busybox poweroff -f\n",
     )?;
-    fs::set_permissions(root.join("init"), fs::Permissions::from_mode(0o755))?;
     let out = dir.join("floor.cpio");
-    run(Command::new("sh").arg("-c").arg(format!(
-        "cd {} && find . | cpio -o -H newc --quiet > {}",
-        root.display(),
-        out.display()
-    )))?;
+    fs::write(&out, w.finish()?).with_context(|| format!("writing {}", out.display()))?;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The kernel is `$KEEL_TEST_KERNEL`, else the newest readable `/boot/vmlinuz-*`, else
 //! `build/pxe/vmlinuz` (present in CI, where the image build runs first). The initramfs is written
-//! here with a small newc cpio writer: `/bin/busybox` (from `busybox-static`), `/dev/console`
+//! here with Keel's newc writer (the `cpio` crate): `/bin/busybox` (from `busybox-static`), `/dev/console`
 //! and an `/init` that prints [`READY`] and keeps a root shell on ttyS0.
 
 #![allow(dead_code)] // each test binary uses a different part
@@ -102,79 +102,14 @@ pub fn busybox_initramfs() -> Result<Vec<u8>> {
             busybox.display()
         );
     }
-    let mut cpio = Newc::default();
+    let mut cpio = cpio::Writer::in_memory();
     for dir in ["bin", "dev", "proc", "sys", "tmp", "root"] {
-        cpio.dir(dir);
+        cpio.dir(dir, 0o755)?;
     }
-    cpio.char_device("dev/console", 5, 1);
-    cpio.file("bin/busybox", 0o755, &bytes);
-    cpio.file("init", 0o755, INIT.as_bytes());
-    Ok(cpio.finish())
-}
-
-/// A writer for the "new ASCII" cpio format the kernel unpacks.
-#[derive(Default)]
-pub struct Newc {
-    out: Vec<u8>,
-    ino: u32,
-}
-
-impl Newc {
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
-        self.ino += 1;
-        let fields = [
-            self.ino,
-            mode,
-            0, // uid
-            0, // gid
-            1, // nlink
-            0, // mtime
-            data.len() as u32,
-            0,
-            0, // dev major, minor
-            rdev.0,
-            rdev.1,
-            name.len() as u32 + 1,
-            0, // check
-        ];
-        self.out.extend_from_slice(b"070701");
-        for field in fields {
-            self.out
-                .extend_from_slice(format!("{field:08x}").as_bytes());
-        }
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.push(0);
-        self.pad();
-        self.out.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while !self.out.len().is_multiple_of(4) {
-            self.out.push(0);
-        }
-    }
-
-    /// A directory (mode 0755).
-    pub fn dir(&mut self, name: &str) {
-        self.entry(name, 0o040755, (0, 0), &[]);
-    }
-
-    /// A regular file.
-    pub fn file(&mut self, name: &str, perm: u32, data: &[u8]) {
-        self.entry(name, 0o100000 | perm, (0, 0), data);
-    }
-
-    /// A character device node (mode 0600).
-    pub fn char_device(&mut self, name: &str, major: u32, minor: u32) {
-        self.entry(name, 0o020600, (major, minor), &[]);
-    }
-
-    /// The archive with its trailer.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, (0, 0), &[]);
-        self.out
-    }
+    cpio.char_device("dev/console", 0o600, 5, 1)?;
+    cpio.file("bin/busybox", 0o755, &bytes)?;
+    cpio.file("init", 0o755, INIT.as_bytes())?;
+    Ok(cpio.finish()?)
 }
 
 /// A GPT disk image (`dir/esp-disk.img`, 128 MiB) whose partition 1 `EFI-SYSTEM` is a FAT
