@@ -12,6 +12,15 @@
 //!  3. the same operations for real. What is left to fail is the machine: I/O errors, a
 //!     full disk, permissions.
 //!
+//! Power cuts: stage 3 keeps a write-ahead [`Journal`] in the root ([`crate::progress`] has
+//! its records). Before an operation first changes a path, the journal records what the path
+//! was and moves a node that is replaced or removed aside; after the operation it records the
+//! operation done. A rerun of the same config (first boot keeps its marker until the end)
+//! skips the done operations, rolls the cut one back and goes on, so the result is that of
+//! one uninterrupted run: nothing appended twice, no file of the config refused as "exists
+//! already", no half-made account. Only one apply at a time may work in a root (the journal
+//! locks it).
+//!
 //! Every path goes through [`Root`], so nothing is written outside the root, not even
 //! through symlinks already in the tree. Owners given by name are looked up in the root's
 //! `/etc/passwd` and `/etc/group` (after the config's own users and groups are created).
@@ -29,16 +38,19 @@ use crate::merge::fetch_options;
 use crate::model::{Config, Resource};
 use crate::passwd::{PasswdError, Reserved};
 use crate::plan::{plan, Op, PlanError, Skipped};
+use crate::progress;
 use crate::report::Report;
 use crate::root::{Root, RootError};
 use crate::unit_name::InstallError;
 
 mod accounts;
+mod journal;
 mod run;
 mod staging;
 mod systemd;
 mod tree;
 
+pub use journal::{Journal, JournalError, Resume};
 use run::Run;
 use staging::Staging;
 use tree::{Part, Tree};
@@ -111,6 +123,9 @@ pub enum ApplyError {
         /// Each bad name.
         errors: Vec<InstallError>,
     },
+    /// The progress journal could not be read, written or acted on.
+    #[error("progress journal: {0}")]
+    Journal(#[from] JournalError),
     /// I/O on a host path.
     #[error("{at}: {path}: {source}")]
     Io {
@@ -236,6 +251,10 @@ pub struct Outcome {
 pub struct ApplyOptions {
     /// Days since the epoch for new shadow entries (default: today).
     pub today: Option<u64>,
+    /// Test seam, `None` in real use: simulate a power cut after this many changes (journal
+    /// records, moves, writes; see [`Journal::cut_after`]). Read where the journal is opened
+    /// ([`apply_with`], first boot).
+    pub cut_after: Option<usize>,
 }
 
 /// Applies a validated config (whose references are resolved) into `root`.
@@ -243,14 +262,29 @@ pub fn apply(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Outcome
     apply_with(cfg, root, fetcher, &ApplyOptions::default())
 }
 
-/// [`apply`] with options.
+/// [`apply`] with options. An interrupted apply of the same config into the same root is
+/// resumed; the journal is deleted once the apply is complete.
 pub fn apply_with(
     cfg: &Config,
     root: &Path,
     fetcher: &dyn Fetcher,
     options: &ApplyOptions,
 ) -> Result<Outcome, ApplyError> {
-    prepare(cfg, root, fetcher)?.run(options)
+    let journal = Journal::open(root)?.cut_after(options.cut_after);
+    let applied = prepare_with(cfg, root, fetcher, journal)?.run(options)?;
+    applied.journal.discard()?;
+    Ok(applied.outcome)
+}
+
+/// What [`Prepared::run`] leaves: what it did, and the journal, now marked complete, for
+/// the caller to keep as the record that the config was applied or to
+/// [discard](Journal::discard).
+#[derive(Debug)]
+pub struct Applied {
+    /// What was done.
+    pub outcome: Outcome,
+    /// The journal (still locking the root).
+    pub journal: Journal,
 }
 
 /// A config whose resources are all fetched and verified, and whose operations all
@@ -261,7 +295,12 @@ pub struct Prepared {
     root: Root,
     data: Vec<Option<Fetched>>,
     /// Holds the fetched contents until the run is over.
-    _staging: Staging,
+    staging: Staging,
+    journal: Journal,
+    /// Operations an earlier, interrupted run did.
+    done: usize,
+    /// What the journal said, for the log.
+    notes: Vec<String>,
 }
 
 impl fmt::Debug for Prepared {
@@ -278,16 +317,45 @@ impl fmt::Debug for Prepared {
 /// the disk work in between, so a config that cannot be applied never touches a disk (the
 /// dry run sees the root before its filesystems are mounted).
 pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepared, ApplyError> {
+    prepare_with(cfg, root, fetcher, Journal::open(root)?)
+}
+
+/// [`prepare`] with the root's journal, opened by the caller. What an earlier run of the
+/// same config left is resumed first ([`Journal::resume`]: the cut operation rolled back),
+/// and only the operations it did not finish are fetched, run dry and later run; another
+/// config's journal is rolled back and dropped. These are the only writes before
+/// [`Prepared::run`], besides the staging files.
+pub fn prepare_with(
+    cfg: &Config,
+    root: &Path,
+    fetcher: &dyn Fetcher,
+    mut journal: Journal,
+) -> Result<Prepared, ApplyError> {
     let plan = plan(cfg)?;
     let root = Root::new(root).map_err(|source| ApplyError::Io {
         at: "$".into(),
         path: root.to_path_buf(),
         source,
     })?;
-    let opts = fetch_options(cfg, fetcher).map_err(ApplyError::Config)?;
+    let resume = journal.resume(&progress::digest(cfg))?;
+    let done = if resume.complete {
+        plan.ops.len()
+    } else {
+        resume.done.min(plan.ops.len())
+    };
+    let opts = if done < plan.ops.len() {
+        fetch_options(cfg, fetcher).map_err(ApplyError::Config)?
+    } else {
+        Default::default()
+    };
 
     // 1. Fetch everything first, into staging files.
     let mut staging = Staging::new(root.dir());
+    staging.clear().map_err(|source| ApplyError::Io {
+        at: "$".into(),
+        path: staging.dir().to_path_buf(),
+        source,
+    })?;
     let mut fetch = |r: &Resource| {
         let at = r.at.key("source").to_string();
         let (mut file, path) = staging.file().map_err(|source| ApplyError::Io {
@@ -304,8 +372,9 @@ pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepa
         Ok::<_, ApplyError>(Part::File(path))
     };
     let mut data: Vec<Option<Fetched>> = Vec::with_capacity(plan.ops.len());
-    for op in &plan.ops {
+    for (i, op) in plan.ops.iter().enumerate() {
         data.push(match op {
+            _ if i < done => None,
             Op::File {
                 contents, append, ..
             } => {
@@ -323,41 +392,105 @@ pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepa
         });
     }
 
-    // 2. Everything, dry.
+    // 2. Everything (not done yet), dry.
     let mut dry = Run::new(root.clone(), Tree::dry(), &plan, 0);
-    for (op, fetched) in plan.ops.iter().zip(&data) {
+    for (op, fetched) in plan.ops.iter().zip(&data).skip(done) {
         dry.op(op, fetched.as_ref())?;
     }
     Ok(Prepared {
         plan,
         root,
         data,
-        _staging: staging,
+        staging,
+        journal,
+        done,
+        notes: resume.notes,
     })
 }
 
 impl Prepared {
-    /// Stage 3 of [`apply`]: runs the operations in plan order.
-    pub fn run(self, options: &ApplyOptions) -> Result<Outcome, ApplyError> {
+    /// The root's journal: first boot records its storage stage in it.
+    pub fn journal(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    /// Stage 3 of [`apply`]: runs the operations not done yet in plan order, each recorded
+    /// in the journal, which is marked complete at the end.
+    pub fn run(self, options: &ApplyOptions) -> Result<Applied, ApplyError> {
         let Prepared {
             plan,
             root,
             data,
-            _staging,
+            staging,
+            mut journal,
+            done,
+            notes,
         } = self;
         let today = options.today.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() / 86400)
         });
-        let mut run = Run::new(root, Tree::real(), &plan, today);
         for s in &plan.skipped {
             tracing::warn!(at = %s.at, what = %s.what, "skipped: {}", s.reason);
         }
-        for (op, fetched) in plan.ops.iter().zip(&data) {
-            run.op(op, fetched.as_ref())?;
+        if let Err(e) = journal.begin() {
+            keep_after_cut(&journal, staging);
+            return Err(e.into());
         }
-        Ok(run.into_outcome())
+        let dir = root.dir().to_path_buf();
+        let mut run = Run::new(root, Tree::journaled(journal), &plan, today);
+        for n in notes {
+            run.warn(n);
+        }
+        let mut result = Ok(());
+        for (i, (op, fetched)) in plan.ops.iter().zip(&data).enumerate().skip(done) {
+            let journal = run.tree.journal().expect("journaled");
+            journal.begin_op(i);
+            result = run.op(op, fetched.as_ref()).and_then(|()| {
+                let journal = run.tree.journal().expect("journaled");
+                journal.end_op().map_err(io_err(op_at(op), &dir))
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        let (outcome, tree) = run.finish();
+        let mut journal = tree.into_journal().expect("journaled");
+        if let Err(e) = result {
+            keep_after_cut(&journal, staging);
+            return Err(e);
+        }
+        if let Err(e) = journal.complete() {
+            keep_after_cut(&journal, staging);
+            return Err(e.into());
+        }
+        Ok(Applied { outcome, journal })
+    }
+}
+
+/// After a simulated power cut nothing is cleaned up, as after a real one: the staging
+/// directory stays for the next run to clear.
+fn keep_after_cut(journal: &Journal, staging: Staging) {
+    if journal.is_cut() {
+        std::mem::forget(staging);
+    }
+}
+
+/// The config path of an operation.
+fn op_at(op: &Op) -> &str {
+    match op {
+        Op::Group { at, .. }
+        | Op::User { at, .. }
+        | Op::Directory { at, .. }
+        | Op::File { at, .. }
+        | Op::Link { at, .. }
+        | Op::Unit { at, .. }
+        | Op::Dropin { at, .. }
+        | Op::Mask { at, .. }
+        | Op::Enable { at, .. }
+        | Op::Networkd { at, .. } => at,
+        Op::Presets { .. } => "$.systemd.units",
     }
 }
 

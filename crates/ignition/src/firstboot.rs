@@ -15,15 +15,27 @@
 //!    file's contents and preflight the files against the root → disks and filesystems (each
 //!    round checked in full before it writes) → files, users, units → remove the marker.
 //!    On any error the marker stays, so the next boot tries again.
+//!
+//! A power cut does the same: the marker stays, and the next boot runs the same config
+//! again. The progress journal on ROOT (`/.ignition-progress`, see [`crate::progress`])
+//! makes that run finish the job rather than repeat it: disks and filesystems an earlier
+//! boot finished are only mounted (formatting them again would lose the files already on
+//! them), done operations are skipped, the cut one is rolled back and done again. The
+//! journal is marked complete before the marker is removed; a boot cut between the two only
+//! removes the marker. The completed journal stays on ROOT as the record of the config
+//! applied (its digest). A different config (the OEM `config.ign` edited in between) does
+//! not resume the old journal: the log says so, and the config is applied afresh.
 
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::apply::{prepare, ApplyError, ApplyOptions, Outcome};
+use crate::apply::{prepare_with, Applied, ApplyError, ApplyOptions, Journal, Outcome};
 use crate::cmdline::{firstboot_args, FirstbootArgs};
 use crate::fetch::{FetchError, FetchOptions, Fetcher};
+use crate::model::Config;
+use crate::progress::{self, Verdict};
 use crate::report::{Report, Severity};
 use crate::storage::{self, Disks, Mount, StorageError, Tools};
 
@@ -253,6 +265,18 @@ pub fn run(
     disks: &dyn Disks,
     tools: &Tools,
 ) -> Result<Summary, FirstbootError> {
+    run_with(paths, fetcher, disks, tools, &ApplyOptions::default())
+}
+
+/// [`run`] with apply options; tests simulate power cuts through
+/// [`ApplyOptions::cut_after`] (the marker's removal counts as a change too).
+pub fn run_with(
+    paths: &Paths,
+    fetcher: &dyn Fetcher,
+    disks: &dyn Disks,
+    tools: &Tools,
+    options: &ApplyOptions,
+) -> Result<Summary, FirstbootError> {
     let source = match decide(paths)? {
         Decision::AlreadyDone => return Ok(Summary::default()),
         Decision::Run { source, .. } => source,
@@ -261,6 +285,7 @@ pub fn run(
         source: Some(source.clone()),
         ..Default::default()
     };
+    let mut journal = None;
     if let Some(bytes) = fetch_config(&source, fetcher)? {
         let mut cfg = crate::load(&bytes, fetcher).map_err(|report| FirstbootError::Invalid {
             from: source.clone(),
@@ -269,34 +294,30 @@ pub fn run(
         summary.warnings = cfg.warnings.iter().map(|w| w.to_string()).collect();
         let units = storage::mount_units(&cfg);
         cfg.units.extend(units);
-        // Everything fetched and checked before the first write.
-        let prepared = prepare(&cfg, &paths.root, fetcher)?;
-        if storage::has_work(&cfg) {
-            let done = storage::apply(&cfg, disks, tools)?;
-            summary.storage = done.done;
-            let mounted = mount_all(&done.mounts, &paths.root, disks, tools)?;
-            let result = prepared.run(&ApplyOptions::default());
-            unmount_all(&mounted, disks, tools);
-            summary.outcome = result?;
-            // The plan skips disks and filesystems (it is shared with `apply --root`); here
-            // they were done for real, so those notes would mislead.
-            summary.outcome.skipped.retain(|s| {
-                !(s.at.starts_with("$.storage.disks") || s.at.starts_with("$.storage.filesystems"))
-            });
-            summary
-                .outcome
-                .warnings
-                .retain(|w| !w.starts_with("entries below "));
-        } else {
-            summary.outcome = prepared.run(&ApplyOptions::default())?;
-        }
+        let opened = Journal::open(&paths.root)
+            .map_err(ApplyError::from)?
+            .cut_after(options.cut_after);
+        journal = Some(apply_config(
+            &cfg,
+            paths,
+            fetcher,
+            disks,
+            tools,
+            options,
+            opened,
+            &mut summary,
+        )?);
     }
     if let Some(marker) = paths.marker.as_ref().filter(|m| m.exists()) {
-        fs::remove_file(marker).map_err(|source| FirstbootError::Io {
+        let io = |source| FirstbootError::Io {
             what: "removing the first-boot marker",
             path: marker.clone(),
             source,
-        })?;
+        };
+        if let Some(j) = journal.as_mut() {
+            j.tick().map_err(io)?;
+        }
+        fs::remove_file(marker).map_err(io)?;
         if let Some(dir) = marker.parent() {
             // The ESP is FAT: make the removal durable before systemd starts.
             let _ = fs::File::open(dir).and_then(|d| d.sync_all());
@@ -304,6 +325,67 @@ pub fn run(
         summary.marker_removed = Some(marker.clone());
     }
     Ok(summary)
+}
+
+/// Storage, then the files stage, resuming what an earlier boot of the same config did;
+/// returns the journal, marked complete.
+#[allow(clippy::too_many_arguments)]
+fn apply_config(
+    cfg: &Config,
+    paths: &Paths,
+    fetcher: &dyn Fetcher,
+    disks: &dyn Disks,
+    tools: &Tools,
+    options: &ApplyOptions,
+    journal: Journal,
+    summary: &mut Summary,
+) -> Result<Journal, FirstbootError> {
+    let verdict = journal.verdict(&progress::digest(cfg));
+    let applied = if !storage::has_work(cfg) || verdict == Verdict::Complete {
+        prepare_with(cfg, &paths.root, fetcher, journal)?.run(options)?
+    } else if let Verdict::Resume { storage: true, .. } = verdict {
+        // An earlier boot made the disks and filesystems and may have written files onto
+        // them: mount them first, so the rollback and the dry run see those files.
+        let mounts = storage::mounts(cfg, disks)?;
+        summary
+            .storage
+            .push("disks and filesystems were made by an earlier boot; mounted them".into());
+        let mounted = mount_all(&mounts, &paths.root, disks, tools)?;
+        let result = prepare_with(cfg, &paths.root, fetcher, journal)
+            .and_then(|prepared| prepared.run(options));
+        unmount_all(&mounted, disks, tools);
+        result?
+    } else {
+        // Everything fetched and checked before the first write.
+        let mut prepared = prepare_with(cfg, &paths.root, fetcher, journal)?;
+        prepared.journal().begin().map_err(ApplyError::from)?;
+        let done = storage::apply(cfg, disks, tools)?;
+        summary.storage = done.done;
+        prepared
+            .journal()
+            .storage_done()
+            .map_err(ApplyError::from)?;
+        let mounted = mount_all(&done.mounts, &paths.root, disks, tools)?;
+        let result = prepared.run(options);
+        unmount_all(&mounted, disks, tools);
+        result?
+    };
+    let Applied {
+        mut outcome,
+        journal,
+    } = applied;
+    if storage::has_work(cfg) {
+        // The plan skips disks and filesystems (it is shared with `apply --root`); here
+        // they were done for real, so those notes would mislead.
+        outcome.skipped.retain(|s| {
+            !(s.at.starts_with("$.storage.disks") || s.at.starts_with("$.storage.filesystems"))
+        });
+        outcome
+            .warnings
+            .retain(|w| !w.starts_with("entries below "));
+    }
+    summary.outcome = outcome;
+    Ok(journal)
 }
 
 fn mount_all(
@@ -349,223 +431,4 @@ fn unmount_all(mounted: &[PathBuf], disks: &dyn Disks, tools: &Tools) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fetch::MapFetcher;
-    use crate::storage::Recorder;
-
-    struct Env {
-        dir: tempfile::TempDir,
-        paths: Paths,
-    }
-
-    /// A root with an /etc, an OEM dir, an ESP dir with the marker, and a command line.
-    fn env(cmdline: &str, marker: bool) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        fs::create_dir_all(d.join("root/etc")).unwrap();
-        fs::write(d.join("root/etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        fs::write(d.join("root/etc/group"), "root:x:0:\n").unwrap();
-        fs::write(d.join("root/etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-        fs::create_dir_all(d.join("oem")).unwrap();
-        fs::create_dir_all(d.join("boot/keel")).unwrap();
-        if marker {
-            fs::write(d.join("boot/keel/first_boot"), "").unwrap();
-        }
-        fs::write(d.join("cmdline"), cmdline).unwrap();
-        let paths = Paths {
-            cmdline: d.join("cmdline"),
-            root: d.join("root"),
-            oem_dir: Some(d.join("oem")),
-            marker: Some(d.join("boot/keel/first_boot")),
-        };
-        Env { dir, paths }
-    }
-
-    const HOSTNAME: &str = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/hostname","overwrite":true,"contents":{"source":"data:,node-1%0A"}}]}}"#;
-
-    fn run_fake(e: &Env, fetcher: &MapFetcher) -> Result<Summary, FirstbootError> {
-        run(&e.paths, fetcher, &Recorder::default(), &Tools::default())
-    }
-
-    #[test]
-    fn the_marker_or_the_command_line_makes_a_first_boot() {
-        let e = env("keel.slot=A", false);
-        assert_eq!(decide(&e.paths).unwrap(), Decision::AlreadyDone);
-        let e = env("keel.slot=A", true);
-        assert_eq!(
-            decide(&e.paths).unwrap(),
-            Decision::Run {
-                trigger: Trigger::Marker,
-                source: Source::None
-            }
-        );
-        let e = env("keel.live coreos.first_boot=1", false);
-        assert!(matches!(
-            decide(&e.paths).unwrap(),
-            Decision::Run {
-                trigger: Trigger::Cmdline,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn sources_in_order_url_then_oem_then_none() {
-        let e = env(
-            "ignition.firstboot coreos.config.url=http://10.0.2.2/c.ign",
-            false,
-        );
-        fs::write(e.dir.path().join("oem/config.ign"), HOSTNAME).unwrap();
-        let Decision::Run { source, .. } = decide(&e.paths).unwrap() else {
-            panic!()
-        };
-        assert_eq!(source, Source::Url("http://10.0.2.2/c.ign".into()));
-        assert!(source.needs_network());
-
-        let e = env("ignition.firstboot", false);
-        fs::write(e.dir.path().join("oem/config.ign"), HOSTNAME).unwrap();
-        let Decision::Run { source, .. } = decide(&e.paths).unwrap() else {
-            panic!()
-        };
-        assert_eq!(source, Source::Oem(e.dir.path().join("oem/config.ign")));
-        assert!(!source.needs_network());
-    }
-
-    #[test]
-    fn an_oem_config_that_fetches_over_http_needs_the_network() {
-        let dir = tempfile::tempdir().unwrap();
-        let with_http = dir.path().join("http.ign");
-        fs::write(&with_http, r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","contents":{"source":"http://10.0.2.2:8080/x"}}]}}"#).unwrap();
-        let local = dir.path().join("local.ign");
-        fs::write(&local, r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","contents":{"source":"data:,x"}}]}}"#).unwrap();
-        assert!(Source::Oem(with_http).needs_network());
-        assert!(!Source::Oem(local).needs_network());
-        assert!(!Source::None.needs_network());
-
-        let e = env("ignition.firstboot", false);
-        let Decision::Run { source, .. } = decide(&e.paths).unwrap() else {
-            panic!()
-        };
-        assert_eq!(source, Source::None);
-    }
-
-    #[test]
-    fn success_applies_and_removes_the_marker_once() {
-        let e = env("keel.slot=A", true);
-        fs::write(e.dir.path().join("oem/config.ign"), HOSTNAME).unwrap();
-        let s = run_fake(&e, &MapFetcher::new()).unwrap();
-        assert_eq!(
-            fs::read_to_string(e.paths.root.join("etc/hostname")).unwrap(),
-            "node-1\n"
-        );
-        assert_eq!(s.marker_removed.as_ref(), e.paths.marker.as_ref());
-        assert!(!e.paths.marker.as_ref().unwrap().exists());
-
-        // Second boot: nothing runs, a deleted file stays deleted.
-        fs::remove_file(e.paths.root.join("etc/hostname")).unwrap();
-        let s = run_fake(&e, &MapFetcher::new()).unwrap();
-        assert!(s.source.is_none());
-        assert!(!e.paths.root.join("etc/hostname").exists());
-    }
-
-    #[test]
-    fn a_url_config_is_fetched_and_no_config_is_a_success() {
-        let e = env(
-            "ignition.firstboot ignition.config.url=http://h/c.ign",
-            true,
-        );
-        let f = MapFetcher::new().with("http://h/c.ign", HOSTNAME);
-        run_fake(&e, &f).unwrap();
-        assert_eq!(f.requests.borrow()[0], "http://h/c.ign");
-        assert!(e.paths.root.join("etc/hostname").exists());
-
-        let e = env("keel.slot=A", true);
-        let s = run_fake(&e, &MapFetcher::new()).unwrap();
-        assert_eq!(s.source, Some(Source::None));
-        assert!(s.marker_removed.is_some());
-    }
-
-    #[test]
-    fn failures_keep_the_marker_and_write_nothing() {
-        // Invalid: every error with its JSON path.
-        let e = env("keel.slot=A", true);
-        let bad = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[
-            {"path":"etc/relative","contents":{"source":"data:,x"}},
-            {"path":"/etc/ok","mode":99999,"contents":{"source":"data:,y"}}]}}"#;
-        fs::write(e.dir.path().join("oem/config.ign"), bad).unwrap();
-        let err = run_fake(&e, &MapFetcher::new()).unwrap_err();
-        let lines = err.lines();
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("error: $.storage.files[0].path:")),
-            "{lines:?}"
-        );
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("error: $.storage.files[1].mode:")),
-            "{lines:?}"
-        );
-        assert!(e.paths.marker.as_ref().unwrap().exists());
-        assert!(!e.paths.root.join("etc/ok").exists());
-
-        // A file whose contents cannot be fetched: nothing written, not even the first file.
-        let e = env("keel.slot=A", true);
-        let cfg = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[
-            {"path":"/etc/a","contents":{"source":"data:,a"}},
-            {"path":"/etc/b","contents":{"source":"http://h/missing"}}]}}"#;
-        fs::write(e.dir.path().join("oem/config.ign"), cfg).unwrap();
-        let err = run_fake(&e, &MapFetcher::new()).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("$.storage.files[1].contents.source"),
-            "{err}"
-        );
-        assert!(!e.paths.root.join("etc/a").exists());
-        assert!(e.paths.marker.as_ref().unwrap().exists());
-
-        // The URL cannot be fetched.
-        let e = env("ignition.config.url=http://h/gone.ign", true);
-        let err = run_fake(&e, &MapFetcher::new()).unwrap_err();
-        assert!(matches!(err, FirstbootError::Fetch { .. }), "{err}");
-        assert!(e.paths.marker.as_ref().unwrap().exists());
-    }
-
-    #[test]
-    fn storage_runs_between_the_fetch_and_the_files_with_mounts_around_the_files() {
-        let e = env("keel.slot=A", true);
-        let cfg = r#"{"ignition":{"version":"3.3.0"},"storage":{
-            "filesystems":[{"device":"/dev/vdb","format":"ext4","path":"/var/lib/docker","wipeFilesystem":true}],
-            "files":[{"path":"/var/lib/docker/keep","contents":{"source":"data:,k"}}]}}"#;
-        fs::write(e.dir.path().join("oem/config.ign"), cfg).unwrap();
-        let fake = Recorder::default();
-        let s = run(&e.paths, &MapFetcher::new(), &fake, &Tools::default()).unwrap();
-        let host = e.paths.root.join("var/lib/docker").display().to_string();
-        assert_eq!(
-            fake.calls(),
-            [
-                "/sbin/blkid -p -o export /dev/vdb".to_string(),
-                "/sbin/mke2fs -F -q -t ext4 /dev/vdb".to_string(),
-                format!("/bin/mount -t ext4 /dev/vdb {host}"),
-                format!("/bin/umount {host}"),
-            ]
-        );
-        assert_eq!(s.storage, ["created ext4 filesystem on /dev/vdb"]);
-        assert!(s.outcome.skipped.is_empty(), "{:?}", s.outcome.skipped);
-        assert!(s.outcome.warnings.is_empty(), "{:?}", s.outcome.warnings);
-        let unit = e.paths.root.join("etc/systemd/system/var-lib-docker.mount");
-        assert!(fs::read_to_string(unit)
-            .unwrap()
-            .contains("Where=/var/lib/docker"));
-        let link = e
-            .paths
-            .root
-            .join("etc/systemd/system/local-fs.target.wants/var-lib-docker.mount");
-        assert_eq!(
-            fs::read_link(link).unwrap(),
-            Path::new("/etc/systemd/system/var-lib-docker.mount")
-        );
-    }
-}
+mod tests;

@@ -10,7 +10,9 @@
 //!  * [`merge`] fetches and combines referenced configs (merge/append/replace);
 //!  * [`plan`] turns a valid config into ordered operations, without I/O;
 //!  * [`apply`] runs them inside a root directory ([`root`]), using the pure helpers in
-//!    [`passwd`], [`units`] and [`networkd`], and fetching through [`fetch`].
+//!    [`passwd`], [`units`] and [`networkd`], and fetching through [`fetch`]; its progress
+//!    journal ([`progress`]) lets a run cut by a power failure be finished by the next one
+//!    as if it had never been cut.
 //!
 //! The first-boot path ([`firstboot`]) reads the kernel command line ([`cmdline`]), finds
 //! and fetches the config, calls [`load`], sets up disks and filesystems ([`storage`], through
@@ -27,6 +29,7 @@ pub mod networkd;
 pub mod parse;
 pub mod passwd;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod resource;
 pub mod root;
@@ -39,7 +42,8 @@ pub mod validate;
 pub mod version;
 
 pub use apply::{
-    apply, apply_with, prepare, Action, ActionKind, ApplyError, ApplyOptions, Outcome, Prepared,
+    apply, apply_with, prepare, prepare_with, Action, ActionKind, Applied, ApplyError,
+    ApplyOptions, Journal, JournalError, Outcome, Prepared,
 };
 pub use fetch::{FetchError, FetchOptions, Fetcher, MapFetcher, StdFetcher};
 pub use merge::resolve;

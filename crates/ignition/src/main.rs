@@ -150,7 +150,7 @@ fn firstboot(args: FirstbootArgs) -> Result<ExitCode> {
             for line in e.lines() {
                 eprintln!("ignition: {line}");
             }
-            eprintln!("ignition: first boot failed: {e}; nothing more was written and the marker is kept, so the next boot tries again");
+            eprintln!("ignition: first boot failed: {e}; the marker is kept, so the next boot tries again (resuming what this one finished)");
             Ok(ExitCode::FAILURE)
         }
     }

@@ -12,7 +12,9 @@
 //!    partitions (all disks checked, then written), then filesystems (all devices probed and
 //!    decided, then wiped/formatted).
 //!  * [`mount_units`]: a `.mount` unit for each filesystem with a mount point (spec 3.x),
-//!    unless the config brings a unit of that name itself; pure.
+//!    unless the config brings a unit of that name itself; pure. [`mounts()`]: the
+//!    filesystems to mount for the files stage when an earlier boot finished the storage.
+//!    These and the other mount helpers live in a submodule.
 //!
 //! Supported: `storage.disks` (GPT; add partitions, keep matching ones, replace mismatching
 //! ones with `wipePartitionEntry`, delete with `shouldExist: false`, `wipeTable`) and
@@ -20,12 +22,17 @@
 //! `uuid`, `options`. RAID, LUKS and other formats are refused before anything is written.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::model::{Config, Disk, Filesystem, Unit};
+use crate::model::{Config, Disk, Filesystem};
 use crate::report::JsonPath;
+
+mod mounts;
+
+use mounts::mount_of;
+pub use mounts::{escape_path, host_path, mount_units, mounts, Mount};
 
 /// Linux filesystem data, Ignition's default partition type.
 pub const LINUX_FS_TYPE: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
@@ -523,17 +530,6 @@ pub fn has_work(cfg: &Config) -> bool {
         || filesystems(cfg).next().is_some()
 }
 
-/// A filesystem mounted for the files stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    /// Device node.
-    pub node: String,
-    /// Mount point (absolute, in the root).
-    pub path: String,
-    /// Filesystem type.
-    pub format: String,
-}
-
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageOutcome {
@@ -682,75 +678,9 @@ pub fn apply(
                 ));
             }
         }
-        if let (false, Some(path)) = (cfg.version.is_v2(), &fs.path) {
-            if format != "swap" && format != "none" {
-                out.mounts.push(Mount {
-                    node,
-                    path: path.clone(),
-                    format,
-                });
-            }
-        }
+        out.mounts.extend(mount_of(cfg, fs, node));
     }
     Ok(out)
-}
-
-/// systemd's path escaping for unit names (`/var/lib/docker` → `var-lib-docker`).
-pub fn escape_path(path: &str) -> String {
-    let trimmed = path.trim_matches('/');
-    if trimmed.is_empty() {
-        return "-".into();
-    }
-    let mut out = String::new();
-    for (i, b) in trimmed.bytes().enumerate() {
-        match b {
-            b'/' => out.push('-'),
-            b'.' if i == 0 => out.push_str("\\x2e"),
-            b if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b':' => {
-                out.push(b as char)
-            }
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out
-}
-
-/// A `.mount` unit (enabled for `local-fs.target`) for each spec 3.x filesystem with a mount
-/// point, so the booted system mounts it; skipped when the config has a unit of that name.
-pub fn mount_units(cfg: &Config) -> Vec<Unit> {
-    if cfg.version.is_v2() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for fs in &cfg.storage.filesystems {
-        let (Some(path), Some(device), Some(format)) = (&fs.path, &fs.device, &fs.format) else {
-            continue;
-        };
-        if format == "swap" || format == "none" {
-            continue;
-        }
-        let name = format!("{}.mount", escape_path(path));
-        if cfg.units.iter().any(|u| u.name.as_deref() == Some(&name)) {
-            continue;
-        }
-        let mut text = format!(
-            "# Written by Ignition at first boot for {}\n[Unit]\nDescription=Ignition filesystem {path}\nBefore=local-fs.target\n\n[Mount]\nWhat={device}\nWhere={path}\nType={format}\n",
-            fs.at
-        );
-        if !fs.mount_options.is_empty() {
-            text.push_str(&format!("Options={}\n", fs.mount_options.join(",")));
-        }
-        text.push_str("\n[Install]\nWantedBy=local-fs.target\n");
-        out.push(Unit {
-            at: fs.at.clone(),
-            name: Some(name),
-            enabled: Some(true),
-            mask: None,
-            contents: Some(text),
-            dropins: Vec::new(),
-        });
-    }
-    out
 }
 
 /// The real machine.
@@ -922,11 +852,6 @@ impl Disks for Recorder {
             .cloned()
             .unwrap_or_else(|| device.to_string()))
     }
-}
-
-/// Where a mount point lands on the host: `root` + `path`.
-pub fn host_path(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
 }
 
 #[cfg(test)]

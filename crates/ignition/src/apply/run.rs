@@ -40,8 +40,9 @@ impl Run {
         }
     }
 
-    pub(super) fn into_outcome(self) -> Outcome {
-        self.out
+    /// What the pass did, and its tree.
+    pub(super) fn finish(self) -> (Outcome, Tree) {
+        (self.out, self.tree)
     }
 
     pub(super) fn act(

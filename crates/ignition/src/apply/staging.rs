@@ -1,7 +1,10 @@
 //! Where fetched file contents wait between the fetch and the write: a private directory in
-//! the root (`/.ignition-staging.PID`, mode 0700), so large files land on the disk they are
+//! the root (`/.ignition-staging`, mode 0700), so large files land on the disk they are
 //! for rather than in memory (in the initramfs, `/tmp` is memory too). It is made on first
 //! use and removed with everything in it when dropped, whether the apply succeeded or not.
+//! A power cut leaves it behind; the next apply into the root clears it first
+//! ([`Staging::clear`]). Its name is fixed, as only one apply at a time works in a root (the
+//! progress journal locks it).
 
 use std::fs;
 use std::io;
@@ -20,7 +23,7 @@ impl Staging {
     /// A staging directory in `root` (not made yet).
     pub(super) fn new(root: &Path) -> Staging {
         Staging {
-            dir: root.join(format!(".ignition-staging.{}", std::process::id())),
+            dir: root.join(".ignition-staging"),
             made: false,
             next: 0,
         }
@@ -29,6 +32,16 @@ impl Staging {
     /// The directory.
     pub(super) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Removes what an earlier, interrupted apply left in the staging directory.
+    pub(super) fn clear(&self) -> io::Result<()> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&self.dir),
+            Ok(_) => fs::remove_file(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// A new, empty file to stage into, and its path.

@@ -1,8 +1,12 @@
 //! The tree `apply` works on, behind one seam with two faces:
-//!  * [`Tree::real`] reads and writes the file system;
+//!  * [`Tree::journaled`] reads and writes the file system;
 //!  * [`Tree::dry`] reads the file system through an overlay and writes only to the overlay,
 //!    so a whole apply can run first without writing anything: each step sees what the
 //!    steps before it would have made, and fails where the real run would fail.
+//!
+//! The real tree carries the progress [`Journal`]: before each change of a path it asks the
+//! journal to record what the path was (and to move a node that would be replaced aside),
+//! so a run cut at any instant can be rolled back to the start of the operation under way.
 //!
 //! Host paths given here come from [`crate::root::Root`], so they are inside the root.
 //! Errors a real write would hit only because of the data (a NUL byte, a name longer than
@@ -18,6 +22,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::journal::{Intent, Journal, TMP};
 use crate::root::{Lookup, NodeType};
 
 /// A piece of a file's contents.
@@ -154,6 +159,7 @@ impl Overlay {
 #[derive(Debug)]
 pub(crate) struct Tree {
     dry: Option<Overlay>,
+    journal: Option<Journal>,
 }
 
 fn exists(p: &Path) -> io::Error {
@@ -186,15 +192,61 @@ fn check_name(p: &Path) -> io::Result<()> {
 }
 
 impl Tree {
-    /// The file system itself.
-    pub(crate) fn real() -> Tree {
-        Tree { dry: None }
+    /// The file system itself, every change recorded in `journal` first.
+    pub(crate) fn journaled(journal: Journal) -> Tree {
+        Tree {
+            dry: None,
+            journal: Some(journal),
+        }
+    }
+
+    /// The journal of a real tree.
+    pub(crate) fn journal(&mut self) -> Option<&mut Journal> {
+        self.journal.as_mut()
+    }
+
+    /// Gives the journal back.
+    pub(crate) fn into_journal(self) -> Option<Journal> {
+        self.journal
+    }
+
+    /// Before a real change of `p`: the journal records it (and counts the step).
+    fn guard(&mut self, p: &Path, intent: Intent) -> io::Result<()> {
+        match &mut self.journal {
+            Some(j) => {
+                j.before(p, intent)?;
+                j.tick()
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Moves `p` aside to the backup its guard recorded (a real, journaled tree only).
+    fn set_aside(&mut self, p: &Path) -> io::Result<()> {
+        match &mut self.journal {
+            Some(j) => j.set_aside(p),
+            None => Ok(()),
+        }
+    }
+
+    /// One more step of a change already guarded (counts towards a simulated cut).
+    fn step(&mut self) -> io::Result<()> {
+        match &mut self.journal {
+            Some(j) => j.tick(),
+            None => Ok(()),
+        }
+    }
+
+    /// True once a simulated power cut has stopped the run: nothing may be cleaned up.
+    fn is_cut(&self) -> bool {
+        self.journal.as_ref().is_some_and(Journal::is_cut)
     }
 
     /// An overlay on the file system; nothing is written.
     pub(crate) fn dry() -> Tree {
         Tree {
             dry: Some(Overlay::default()),
+            journal: None,
         }
     }
 
@@ -341,6 +393,7 @@ impl Tree {
             self.made(p, |o| Node::Dir(o.meta(Kind::Dir, mode, None)));
             return Ok(());
         }
+        self.guard(p, Intent::Create)?;
         fs::create_dir(p)?;
         fs::set_permissions(p, fs::Permissions::from_mode(mode))
     }
@@ -354,7 +407,10 @@ impl Tree {
                 }
                 Ok(())
             }
-            None => fs::set_permissions(p, fs::Permissions::from_mode(mode)),
+            None => {
+                self.guard(p, Intent::Attrs)?;
+                fs::set_permissions(p, fs::Permissions::from_mode(mode))
+            }
         }
     }
 
@@ -369,7 +425,10 @@ impl Tree {
                 }
                 Ok(())
             }
-            None => std::os::unix::fs::lchown(p, Some(uid), Some(gid)),
+            None => {
+                self.guard(p, Intent::Attrs)?;
+                std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+            }
         }
     }
 
@@ -388,6 +447,7 @@ impl Tree {
             });
             return Ok(());
         }
+        self.guard(p, Intent::Create)?;
         std::os::unix::fs::symlink(target, p)
     }
 
@@ -406,6 +466,7 @@ impl Tree {
             self.made(p, |_| Node::File(m, parts));
             return Ok(());
         }
+        self.guard(p, Intent::Create)?;
         fs::hard_link(target, p)
     }
 
@@ -418,6 +479,8 @@ impl Tree {
             }
             return Ok(());
         }
+        self.guard(p, Intent::Replace)?;
+        self.set_aside(p)?;
         match fs::symlink_metadata(p) {
             Ok(m) if m.is_dir() => fs::remove_dir_all(p),
             Ok(_) => fs::remove_file(p),
@@ -450,44 +513,57 @@ impl Tree {
             });
             return Ok(true);
         }
-        // A short name, so a target name of 255 bytes still has a temporary sibling.
+        // A fixed short name, so a target name of 255 bytes still has a temporary sibling,
+        // and a rollback knows what a cut write may have left next to its target (the
+        // journal's lock keeps other applies out of the root).
         let dir = p.parent().unwrap_or(Path::new("/"));
-        let tmp = dir.join(format!(".ignition-{}.tmp", std::process::id()));
+        let tmp = dir.join(TMP);
+        // Recorded before the temporary file exists, so a rollback also removes that.
+        self.guard(p, Intent::Replace)?;
         let _ = fs::remove_file(&tmp);
-        let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            for part in parts {
-                match part {
-                    Part::Bytes(b) => f.write_all(b)?,
-                    Part::File(src) => {
-                        io::copy(&mut fs::File::open(src)?, &mut f)?;
-                    }
-                }
-            }
-            f.sync_all()?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
-            let mut owned = true;
-            if let Some((uid, gid)) = owner {
-                match std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => owned = false,
-                    Err(e) => return Err(e),
-                }
-            }
+        let result = fill(&tmp, parts, mode, owner).and_then(|owned| {
+            // The data is safe in the temporary file (read from `p` too, for an append); now
+            // what is at `p` goes (aside, when journaled) and the file takes its place.
+            self.set_aside(p)?;
             if fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
                 fs::remove_dir_all(p)?;
             }
+            self.step()?;
             fs::rename(&tmp, p)?;
             Ok(owned)
-        })();
-        if result.is_err() {
+        });
+        if result.is_err() && !self.is_cut() {
             let _ = fs::remove_file(&tmp);
         }
         result
     }
+}
+
+/// Creates `tmp` with `parts`, synced, with `mode` and `owner`; `Ok(false)` when the owner
+/// could not be set for lack of permission.
+fn fill(tmp: &Path, parts: &[Part], mode: u32, owner: Option<(u32, u32)>) -> io::Result<bool> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    for part in parts {
+        match part {
+            Part::Bytes(b) => f.write_all(b)?,
+            Part::File(src) => {
+                io::copy(&mut fs::File::open(src)?, &mut f)?;
+            }
+        }
+    }
+    f.sync_all()?;
+    fs::set_permissions(tmp, fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        match std::os::unix::fs::lchown(tmp, Some(uid), Some(gid)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 impl Lookup for Tree {
@@ -512,6 +588,7 @@ impl Lookup for Tree {
         if self.is_dry() {
             return self.mkdir(host, 0o755);
         }
+        self.guard(host, Intent::Create)?;
         crate::root::RealFs.make_dir(host)
     }
 }
