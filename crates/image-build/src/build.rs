@@ -183,10 +183,12 @@ pub fn build(opts: &Options) -> Result<Report> {
     })?;
     let oem = work.join("oem.img");
     step("OEM partition", || {
-        fat::create(&oem, opts.sizes.oem_mib, "OEM")?;
-        let cfg = work.join("oem-grub.cfg");
-        fs::write(&cfg, "# Keel OEM settings, sourced by GRUB. Example:\n# set linux_append=\"keel.autologin\"\n")?;
-        fat::copy_in(&oem, &cfg, "grub.cfg")
+        let fat = fat::create(&oem, opts.sizes.oem_mib, "OEM")?;
+        fat.write(
+            "grub.cfg",
+            b"# Keel OEM settings, sourced by GRUB. Example:\n# set linux_append=\"keel.autologin\"\n",
+        )?;
+        Ok(fat.close()?)
     })?;
     let core = work.join("core.img");
     step("GRUB BIOS core image", || {
@@ -255,36 +257,29 @@ fn build_esp(
     initrd: &Path,
     kernel: &str,
 ) -> Result<()> {
-    fat::create(esp, opts.sizes.esp_mib, "EFI-SYSTEM")?;
+    let fat = fat::create(esp, opts.sizes.esp_mib, "EFI-SYSTEM")?;
     let efi = work.join("BOOTX64.EFI");
     grub::efi_image(&efi, work)?;
-    fat::copy_in(esp, &efi, "EFI/BOOT/BOOTX64.EFI")?;
-    let put = |name: &str, bytes: &[u8], dest: &str| -> Result<()> {
-        let p = work.join(name);
-        fs::write(&p, bytes)?;
-        fat::copy_in(esp, &p, dest)
-    };
-    put("grub.cfg", grub::grub_cfg().as_bytes(), "keel/grub.cfg")?;
+    fat.copy_in("EFI/BOOT/BOOTX64.EFI", &efi)?;
+    fat.write("keel/grub.cfg", grub::grub_cfg().as_bytes())?;
     let state = BootState::factory();
     let vars = state.to_vars();
     let pairs: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let env = grubenv::encode(&pairs)?;
-    put("grubenv", &env, "keel/env1/grubenv")?;
-    fat::copy_in(esp, &work.join("grubenv"), "keel/env2/grubenv")?;
-    put(
-        "fallback.cfg",
-        format!("set keel_good={}\n", state.good).as_bytes(),
+    fat.write("keel/env1/grubenv", &env)?;
+    fat.write("keel/env2/grubenv", &env)?;
+    fat.write(
         "keel/fallback.cfg",
+        format!("set keel_good={}\n", state.good).as_bytes(),
     )?;
-    fat::copy_in(esp, vmlinuz, "keel/A/vmlinuz")?;
-    fat::copy_in(esp, initrd, "keel/A/initrd.img")?;
-    put(
-        "release",
-        format!("VERSION={}\nSLOT=A\nKERNEL={kernel}\n", opts.version).as_bytes(),
+    fat.copy_in("keel/A/vmlinuz", vmlinuz)?;
+    fat.copy_in("keel/A/initrd.img", initrd)?;
+    fat.write(
         "keel/A/release",
+        format!("VERSION={}\nSLOT=A\nKERNEL={kernel}\n", opts.version).as_bytes(),
     )?;
-    fat::mkdir(esp, "keel/B")?;
+    fat.mkdir_all("keel/B")?;
     // Ignition runs while this exists and removes it after success (Flatcar: /flatcar/first_boot).
-    put("first_boot", b"", "keel/first_boot")?;
-    Ok(())
+    fat.write("keel/first_boot", b"")?;
+    Ok(fat.close()?)
 }

@@ -1,13 +1,15 @@
-//! FAT filesystems built as plain files and filled with mtools: no mount needed.
+//! The FAT filesystems of the ESP and OEM partitions, made as plain files by mkfs.vfat and
+//! filled through [`slots::fat`] (fatfs): no mount, no mtools.
 
 use std::path::Path;
 
 use anyhow::Result;
+use slots::fat::Fat;
 
 use crate::cmd;
 
-/// Create an empty FAT32 filesystem of `size_mib` at `image` with `label`.
-pub fn create(image: &Path, size_mib: u64, label: &str) -> Result<()> {
+/// Create an empty FAT32 filesystem of `size_mib` at `image` with `label`, open for filling.
+pub fn create(image: &Path, size_mib: u64, label: &str) -> Result<Fat> {
     let _ = std::fs::remove_file(image);
     cmd::run_args(
         "mkfs.vfat",
@@ -21,68 +23,7 @@ pub fn create(image: &Path, size_mib: u64, label: &str) -> Result<()> {
             (size_mib * 1024).to_string(),
         ],
     )?;
-    Ok(())
-}
-
-/// Create a directory (and its parents) inside the FAT image.
-pub fn mkdir(image: &Path, dir: &str) -> Result<()> {
-    let mut path = String::new();
-    for part in dir.trim_matches('/').split('/') {
-        path.push('/');
-        path.push_str(part);
-        let exists = cmd::run_args(
-            "mdir",
-            [
-                "-b",
-                "-i",
-                &image.display().to_string(),
-                &format!("::{path}"),
-            ],
-        )
-        .is_ok();
-        if !exists {
-            cmd::run_args(
-                "mmd",
-                ["-i", &image.display().to_string(), &format!("::{path}")],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Copy host file `src` to `dest` inside the FAT image (parents created).
-pub fn copy_in(image: &Path, src: &Path, dest: &str) -> Result<()> {
-    if let Some((dir, _)) = dest.trim_start_matches('/').rsplit_once('/') {
-        mkdir(image, dir)?;
-    }
-    cmd::run_args(
-        "mcopy",
-        [
-            "-o".to_string(),
-            "-i".into(),
-            image.display().to_string(),
-            src.display().to_string(),
-            format!("::/{}", dest.trim_start_matches('/')),
-        ],
-    )?;
-    Ok(())
-}
-
-/// Read `path` out of the FAT image.
-pub fn read(image: &Path, path: &str) -> Result<Vec<u8>> {
-    let out = std::process::Command::new("mtype")
-        .args([
-            "-i",
-            &image.display().to_string(),
-            &format!("::/{}", path.trim_start_matches('/')),
-        ])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "mtype {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(out.stdout)
+    Ok(Fat::open_image(image)?)
 }
 
 #[cfg(test)]
@@ -93,11 +34,22 @@ mod tests {
     fn files_copied_in_read_back() {
         let d = tempfile::tempdir().unwrap();
         let img = d.path().join("esp.img");
-        create(&img, 40, "EFI-SYSTEM").unwrap();
+        let fat = create(&img, 40, "EFI-SYSTEM").unwrap();
         let f = d.path().join("x");
         std::fs::write(&f, "hello").unwrap();
-        copy_in(&img, &f, "keel/A/release").unwrap();
-        copy_in(&img, &f, "keel/A/other").unwrap();
-        assert_eq!(read(&img, "keel/A/release").unwrap(), b"hello");
+        fat.copy_in("keel/A/release", &f).unwrap();
+        fat.copy_in("keel/A/other", &f).unwrap();
+        fat.mkdir_all("keel/B").unwrap();
+        fat.close().unwrap();
+        let fat = Fat::open_image(&img).unwrap();
+        assert_eq!(fat.read("keel/A/release").unwrap(), b"hello");
+        assert!(fat.list("keel/B").unwrap().is_empty());
+        // dosfstools' checker (installed with mkfs.vfat) finds nothing to fix.
+        let fsck = std::process::Command::new("fsck.fat")
+            .arg("-n")
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(fsck.status.success(), "{fsck:?}");
     }
 }

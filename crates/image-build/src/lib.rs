@@ -15,7 +15,7 @@
 //!  * [`initramfs`]: our initramfs: busybox, the tools it needs, modules, `/init` (archives
 //!    written by the [`cpio`] crate).
 //!  * [`grub`]: grub.cfg, the EFI and BIOS GRUB images, the MBR boot code.
-//!  * [`fat`]: FAT filesystems as files, filled with mtools.
+//!  * [`fat`]: FAT filesystems as files, made by mkfs.vfat and filled through `slots::fat`.
 //!  * [`disk`]: the GPT disk image assembled from the partition files.
 //!  * [`pxe`]: the live kernel + initramfs that run the whole OS from RAM.
 //!  * [`release`]: the compressed, signed disk image under `OUT/release/` for `coreos-install -b`.

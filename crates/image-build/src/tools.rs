@@ -26,14 +26,6 @@ pub const REQUIRED: &[Tool] = &[
         package: "dosfstools",
     },
     Tool {
-        name: "mcopy",
-        package: "mtools",
-    },
-    Tool {
-        name: "mmd",
-        package: "mtools",
-    },
-    Tool {
         name: "grub-mkimage",
         package: "grub-common",
     },
@@ -115,15 +107,12 @@ mod tests {
 
     #[test]
     fn names_every_missing_tool_and_its_package() {
-        let err = check_with(REQUIRED, |n| {
-            n != "mksquashfs" && n != "mcopy" && n != "mmd"
-        })
-        .unwrap_err();
-        assert_eq!(err.names, vec!["mksquashfs", "mcopy", "mmd"]);
-        assert_eq!(err.packages, vec!["squashfs-tools", "mtools"]);
+        let err = check_with(REQUIRED, |n| n != "mksquashfs" && n != "mkfs.vfat").unwrap_err();
+        assert_eq!(err.names, vec!["mksquashfs", "mkfs.vfat"]);
+        assert_eq!(err.packages, vec!["squashfs-tools", "dosfstools"]);
         assert!(err
             .to_string()
-            .contains("apt-get install squashfs-tools mtools"));
+            .contains("apt-get install squashfs-tools dosfstools"));
     }
 
     #[test]

@@ -98,13 +98,7 @@ fn disk_image(path: &Path) -> Vec<u8> {
     let pattern: Vec<u8> = (0..usr.len).map(|i| (i * 7 % 251) as u8).collect();
     std::os::unix::fs::FileExt::write_all_at(&file, &pattern, usr.offset).unwrap();
     let oem = at("OEM");
-    let mut fat = vec![0u8; oem.len as usize];
-    fatfs::format_volume(
-        std::io::Cursor::new(&mut fat[..]),
-        fatfs::FormatVolumeOptions::new().volume_label(*b"OEM        "),
-    )
-    .unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&file, &fat, oem.offset).unwrap();
+    slots::fat::format(file.try_clone().unwrap(), oem.offset, oem.len, "OEM").unwrap();
     drop(file);
     fs::read(path).unwrap()
 }

@@ -3,17 +3,15 @@
 //! Keel's image is a GPT disk; partition 6 (label `OEM`) is a FAT filesystem that holds, for
 //! example, the Ignition config, and partition 1 (label `EFI-SYSTEM`) is the ESP. Partitions are
 //! found by label through the GPT (`gpt` crate, 512-byte logical blocks, opened read-only), and
-//! files are copied with mtools (`mcopy -i IMAGE@@OFFSET`, package `mtools`), so no loop device,
-//! mount or root is needed.
+//! files are read and written in place through [`slots::fat`] (fatfs), so no loop device, mount,
+//! root or mtools is needed.
 //!
 //! Only ever point these at a copy of a build artifact (the VM's disk copy).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use slots::fat::{Fat, FatError};
 use tracing::info;
-
-use crate::tools::{self, ToolError};
 
 /// The label of the OEM partition.
 pub const OEM_LABEL: &str = "OEM";
@@ -23,9 +21,6 @@ pub const ESP_LABEL: &str = "EFI-SYSTEM";
 /// Reading or writing a FAT partition of an image failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OemError {
-    /// mtools is not installed.
-    #[error(transparent)]
-    Tool(#[from] ToolError),
     /// The image has no readable GPT.
     #[error("oem: reading the GPT of {image}")]
     Gpt {
@@ -54,14 +49,9 @@ pub enum OemError {
         #[source]
         source: std::io::Error,
     },
-    /// An mtools command failed.
-    #[error("oem: `{command}` failed: {stderr}")]
-    Mtools {
-        /// The command line.
-        command: String,
-        /// What it printed.
-        stderr: String,
-    },
+    /// Reading or writing the FAT filesystem failed.
+    #[error("oem: {0}")]
+    Fat(#[from] FatError),
 }
 
 /// A FAT filesystem inside a partition of a disk image.
@@ -133,84 +123,50 @@ pub fn read_file(image: &Path, label: &str, name: &str) -> Result<Vec<u8>, OemEr
 }
 
 impl FatPartition {
-    /// `IMAGE@@OFFSET`, mtools' way of naming a filesystem inside an image.
-    fn mtools_image(&self) -> String {
-        format!("{}@@{}", self.image.display(), self.offset)
+    /// The partition's FAT filesystem, open for reading and writing.
+    fn open(&self) -> Result<Fat, OemError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.image)
+            .map_err(|source| OemError::Io {
+                what: format!("opening {}", self.image.display()),
+                source,
+            })?;
+        Ok(Fat::open(
+            file,
+            self.offset,
+            self.size,
+            format!(
+                "partition {} ({}) of {}",
+                self.number,
+                self.label,
+                self.image.display()
+            ),
+        )?)
     }
 
     /// Write `bytes` as `name`, creating parent directories.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), OemError> {
-        let name = name.trim_start_matches('/');
-        let mut parent = String::new();
-        let components: Vec<&str> = name.split('/').collect();
-        for dir in &components[..components.len() - 1] {
-            parent = format!("{parent}/{dir}");
-            if self
-                .mtools("mdir", &["-b", &format!("::{parent}")])
-                .is_err()
-            {
-                self.mtools("mmd", &[&format!("::{parent}")])?;
-            }
-        }
-        let staged = tempfile::NamedTempFile::new().map_err(|source| OemError::Io {
-            what: "creating a temp file".into(),
-            source,
-        })?;
-        std::fs::write(staged.path(), bytes).map_err(|source| OemError::Io {
-            what: format!("writing {}", staged.path().display()),
-            source,
-        })?;
-        let src = staged.path().display().to_string();
-        self.mtools("mcopy", &["-o", &src, &format!("::{name}")])?;
+        let fat = self.open()?;
+        fat.write(name, bytes)?;
+        fat.close()?;
         info!(image = %self.image.display(), partition = %self.label, name, len = bytes.len(), "oem: file written");
         Ok(())
     }
 
     /// Read the file `name`.
     pub fn read_file(&self, name: &str) -> Result<Vec<u8>, OemError> {
-        let name = name.trim_start_matches('/');
-        let dir = tempfile::tempdir().map_err(|source| OemError::Io {
-            what: "creating a temp dir".into(),
-            source,
-        })?;
-        let out = dir.path().join("file");
-        let dst = out.display().to_string();
-        self.mtools("mcopy", &["-n", &format!("::{name}"), &dst])?;
-        std::fs::read(&out).map_err(|source| OemError::Io {
-            what: format!("reading {}", out.display()),
-            source,
-        })
-    }
-
-    fn mtools(&self, program: &str, args: &[&str]) -> Result<(), OemError> {
-        let path = tools::require(program, "mtools")?;
-        let image = self.mtools_image();
-        let output = Command::new(&path)
-            .arg("-i")
-            .arg(&image)
-            .args(args)
-            // mtools otherwise rejects filesystems whose geometry fields look odd.
-            .env("MTOOLS_SKIP_CHECK", "1")
-            .output()
-            .map_err(|source| OemError::Io {
-                what: format!("running {}", path.display()),
-                source,
-            })?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(OemError::Mtools {
-                command: format!("{program} -i {image} {}", args.join(" ")),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            })
-        }
+        Ok(self.open()?.read(name)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools;
     use std::io::{Seek, SeekFrom, Write};
+    use std::process::Command;
 
     const MIB: u64 = 1 << 20;
 
@@ -324,6 +280,9 @@ mod tests {
         let err = read_file(&image, ESP_LABEL, "config.ign")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("oem: `mcopy -i "), "{err}");
+        assert!(
+            err.starts_with("oem: reading config.ign on partition 1 (EFI-SYSTEM) of "),
+            "{err}"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Host programs the harness runs (mtools, ssh, ...), found on `PATH`.
+//! Host programs the harness runs (ssh, mkfs.vfat, ...), found on `PATH`.
 //!
 //! A missing program is a [`ToolError`] that names the Debian package providing it, so a test
 //! on a machine without it fails with the fix in the message.

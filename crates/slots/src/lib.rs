@@ -3,6 +3,8 @@
 //! This crate owns the facts every other Keel program shares about the disk:
 //!  * [`layout`]: the nine-partition CoreOS layout as data (numbers, labels, type GUIDs, sizes).
 //!  * [`table`]: writing and reading that GPT on any file or block device.
+//!  * [`fat`]: reading and writing files on the FAT filesystems of the ESP and OEM partitions in
+//!    place (an image file, a partition of a disk), through `fatfs`.
 //!  * [`grubenv`]: the GRUB environment block, read byte for byte as GRUB reads it (pure).
 //!  * [`state`]: which slot is good, which is on trial and how many tries are left, with the
 //!    guarded transitions between those states (pure).
@@ -14,6 +16,7 @@
 //!    Keel program that reads `/proc/cmdline` uses.
 
 pub mod booted;
+pub mod fat;
 pub mod grubenv;
 pub mod kargs;
 pub mod layout;
