@@ -1,6 +1,7 @@
 //! Write the Keel GPT onto a disk image (or any seekable device) and read partitions back.
 
 use std::fs::{File, OpenOptions};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -52,6 +53,15 @@ pub enum TableError {
         path: PathBuf,
         /// The label looked for.
         label: String,
+    },
+    /// The table's checksums are right but what it says cannot be used: entries of a size the
+    /// GPT library cannot read, or a partition that ends before it starts or past 2^64 bytes.
+    #[error("partition table on {path}: {why}")]
+    Unusable {
+        /// The image or device.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
     },
 }
 
@@ -154,12 +164,46 @@ pub struct FoundPartition {
     pub attrs: u64,
 }
 
-/// Read every used partition of the GPT on `path`.
+/// The GPT header the library takes the entries from, picked as `open_from_device` picks it:
+/// the primary header (LBA 1) when its checksum is right, else the backup one (the last LBA of
+/// a device of at least three sectors). `None` when neither is a header.
+fn table_header(file: &mut File) -> Option<gpt::header::Header> {
+    let len = file.seek(SeekFrom::End(0)).ok()?;
+    let backup = (len >= 3 * SECTOR).then(|| (len - SECTOR) / SECTOR);
+    [Some(1), backup].into_iter().flatten().find_map(|lba| {
+        // The library reads a header at LBA 1 of what it is given: hand it the sector before
+        // the header's and as much of the header's own sector as there is.
+        file.seek(SeekFrom::Start((lba - 1) * SECTOR)).ok()?;
+        let mut sectors = Vec::new();
+        file.take(2 * SECTOR).read_to_end(&mut sectors).ok()?;
+        gpt::header::read_header_from_arbitrary_device(
+            &mut Cursor::new(sectors),
+            LogicalBlockSize::Lb512,
+        )
+        .ok()
+    })
+}
+
+/// Read every used partition of the GPT on `path`. A table whose checksums are right but whose
+/// entries are not 128 bytes (the GPT library asserts on any other size), or that has a
+/// partition ending before it starts or past 2^64 bytes, is [`TableError::Unusable`].
 pub fn read_partitions(path: &Path) -> Result<Vec<FoundPartition>, TableError> {
-    let file = File::open(path).map_err(|source| TableError::Open {
+    let unusable = |why: String| TableError::Unusable {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut file = File::open(path).map_err(|source| TableError::Open {
         path: path.to_path_buf(),
         source,
     })?;
+    if let Some(header) = table_header(&mut file) {
+        if header.part_size != 128 {
+            return Err(unusable(format!(
+                "its entries are {} bytes each; only 128-byte entries are read",
+                header.part_size
+            )));
+        }
+    }
     let disk = GptConfig::new()
         .writable(false)
         .logical_block_size(LogicalBlockSize::Lb512)
@@ -168,19 +212,34 @@ pub fn read_partitions(path: &Path) -> Result<Vec<FoundPartition>, TableError> {
             path: path.to_path_buf(),
             source,
         })?;
-    Ok(disk
-        .partitions()
-        .iter()
-        .filter(|(_, p)| p.is_used())
-        .map(|(n, p)| FoundPartition {
+    let mut found = Vec::new();
+    for (n, p) in disk.partitions().iter().filter(|(_, p)| p.is_used()) {
+        if p.last_lba < p.first_lba {
+            return Err(unusable(format!(
+                "partition {n} ends (sector {}) before it starts (sector {})",
+                p.last_lba, p.first_lba
+            )));
+        }
+        let offset = p.first_lba.checked_mul(SECTOR);
+        let len = (p.last_lba - p.first_lba)
+            .checked_add(1)
+            .and_then(|sectors| sectors.checked_mul(SECTOR));
+        let (Some(offset), Some(len)) = (offset, len) else {
+            return Err(unusable(format!("partition {n} lies past 2^64 bytes")));
+        };
+        if offset.checked_add(len).is_none() {
+            return Err(unusable(format!("partition {n} lies past 2^64 bytes")));
+        }
+        found.push(FoundPartition {
             number: *n,
             label: p.name.clone(),
             uuid: p.part_guid.to_string().to_uppercase(),
-            offset: p.first_lba * SECTOR,
-            len: (p.last_lba + 1 - p.first_lba) * SECTOR,
+            offset,
+            len,
             attrs: p.flags,
-        })
-        .collect())
+        });
+    }
+    Ok(found)
 }
 
 /// Find the partition labelled `label` on `path`.
@@ -197,7 +256,9 @@ pub fn find_by_label(path: &Path, label: &str) -> Result<FoundPartition, TableEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{partitions, place, Sizes, ROOT_NOT_CREATED_BIT, USR_A_UUID, USR_B_UUID};
+    use crate::layout::{
+        partitions, place, Sizes, ROOT_NOT_CREATED_BIT, TYPE_LINUX_DATA, USR_A_UUID, USR_B_UUID,
+    };
 
     #[test]
     fn written_table_reads_back_with_labels_offsets_and_fixed_usr_guids() {
@@ -238,6 +299,136 @@ mod tests {
             err.to_string().contains("no partition labelled NOPE"),
             "{err}"
         );
+    }
+
+    /// CRC-32 as GPT uses it (IEEE), bit by bit.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    /// A 16-sector disk in the shape of the fuzz seed (fuzz/make-seeds.py): a primary GPT at
+    /// LBA 1 with its entries at LBA 2, the backup entries at LBA 14 and header at LBA 15, 512
+    /// bytes of `entry_size`-byte entries, the first one used and spanning `first..=last`; every
+    /// checksum right.
+    fn tiny_disk(entry_size: u32, first: u64, last: u64) -> Vec<u8> {
+        const S: usize = 512;
+        let mut disk = vec![0u8; 16 * S];
+        let mut entry = [0u8; 128];
+        entry[..16].copy_from_slice(&uuid(TYPE_LINUX_DATA).unwrap().to_bytes_le());
+        entry[16..32].copy_from_slice(&uuid::Uuid::new_v4().to_bytes_le());
+        entry[32..40].copy_from_slice(&first.to_le_bytes());
+        entry[40..48].copy_from_slice(&last.to_le_bytes());
+        for (i, c) in "DATA".encode_utf16().enumerate() {
+            entry[56 + 2 * i..58 + 2 * i].copy_from_slice(&c.to_le_bytes());
+        }
+        disk[2 * S..2 * S + 128].copy_from_slice(&entry);
+        disk[14 * S..14 * S + 128].copy_from_slice(&entry);
+        let entries_crc = crc32(&disk[2 * S..3 * S]);
+        let disk_guid = uuid::Uuid::new_v4();
+        for (lba, other, entries_lba) in [(1u64, 15u64, 2u64), (15, 1, 14)] {
+            let mut h = Vec::with_capacity(92);
+            h.extend_from_slice(b"EFI PART");
+            h.extend_from_slice(&0x0001_0000u32.to_le_bytes());
+            h.extend_from_slice(&92u32.to_le_bytes());
+            h.extend_from_slice(&[0; 8]); // CRC (below) and reserved
+            for v in [lba, other, 3, 13] {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            h.extend_from_slice(&disk_guid.to_bytes_le());
+            h.extend_from_slice(&entries_lba.to_le_bytes());
+            h.extend_from_slice(&(512 / entry_size).to_le_bytes());
+            h.extend_from_slice(&entry_size.to_le_bytes());
+            h.extend_from_slice(&entries_crc.to_le_bytes());
+            let crc = crc32(&h);
+            h[16..20].copy_from_slice(&crc.to_le_bytes());
+            disk[lba as usize * S..][..92].copy_from_slice(&h);
+        }
+        disk
+    }
+
+    fn read_disk(disk: &[u8]) -> Result<Vec<FoundPartition>, TableError> {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("disk.img");
+        std::fs::write(&img, disk).unwrap();
+        read_partitions(&img)
+    }
+
+    fn refused(disk: &[u8], why: &str) {
+        match read_disk(disk) {
+            Err(e @ TableError::Unusable { .. }) => {
+                assert!(e.to_string().contains(why), "{e} does not say {why:?}")
+            }
+            other => panic!("expected Unusable ({why}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tiny_disk_reads_back() {
+        let found = read_disk(&tiny_disk(128, 3, 13)).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].number, 1);
+        assert_eq!(found[0].label, "DATA");
+        assert_eq!((found[0].offset, found[0].len), (3 * 512, 11 * 512));
+        let one_sector = read_disk(&tiny_disk(128, 7, 7)).unwrap();
+        assert_eq!((one_sector[0].offset, one_sector[0].len), (7 * 512, 512));
+    }
+
+    // Regression tests for what fuzzing found (fuzz/, target gpt): each of these tables has
+    // right checksums and used to panic the reader (in the GPT library, or overflowing u64 in
+    // read_partitions), where it must be refused.
+
+    #[test]
+    fn entries_other_than_128_bytes_are_refused() {
+        // UEFI allows 128 × 2^n; the GPT library asserts on anything but 128.
+        let disk = tiny_disk(256, 3, 13);
+        refused(&disk, "entries are 256 bytes each");
+        // The same when only the backup header is intact (the library falls back to it).
+        let mut backup_only = disk;
+        backup_only[512] = b'X';
+        refused(&backup_only, "entries are 256 bytes each");
+        // A primary header of 128-byte entries wins over the backup's, as in the library.
+        let mut primary_ok = tiny_disk(128, 3, 13);
+        primary_ok[15 * 512..].copy_from_slice(&tiny_disk(256, 3, 13)[15 * 512..]);
+        assert_eq!(read_disk(&primary_ok).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn partitions_ending_before_they_start_are_refused() {
+        refused(
+            &tiny_disk(128, 10, 5),
+            "partition 1 ends (sector 5) before it starts (sector 10)",
+        );
+        refused(
+            &tiny_disk(128, 10, 9),
+            "partition 1 ends (sector 9) before it starts",
+        );
+    }
+
+    #[test]
+    fn partitions_past_2_pow_64_bytes_are_refused() {
+        let max = u64::MAX;
+        for (first, last) in [
+            (max / 512 + 1, max), // the offset in bytes overflows
+            (0, max),             // the length in sectors overflows
+            (3, max / 256),       // the length in bytes overflows
+            (3, max / 512),       // offset + length overflows
+        ] {
+            refused(
+                &tiny_disk(128, first, last),
+                "partition 1 lies past 2^64 bytes",
+            );
+        }
     }
 
     mod properties {
