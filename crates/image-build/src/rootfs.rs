@@ -20,6 +20,8 @@ pub const PACKAGES: &[&str] = &[
     "iproute2",
     "openssh-server",
     "sudo",
+    // The node's own name always resolves (sudo looks it up), whatever Ignition or DHCP sets.
+    "libnss-myhostname",
     "docker.io",
     "etcd-server",
     "etcd-client",

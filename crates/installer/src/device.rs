@@ -15,6 +15,10 @@ use nix::errno::Errno;
 use crate::busy::{BlockDev, Host};
 use crate::MIB;
 
+/// Pauses before each BLKRRPART attempt while the disk answers EBUSY: udev holds a disk for a
+/// moment while it probes it (about 9 s in all).
+const BUSY_RETRIES_MS: [u64; 8] = [0, 100, 200, 500, 1000, 1000, 2000, 4000];
+
 nix::ioctl_none!(
     /// `BLKRRPART`: ask the kernel to reread the partition table of a whole-disk device.
     blkrrpart,
@@ -164,12 +168,24 @@ impl Device {
             );
         }
         // The kernel only rereads the table of a disk nobody holds: the last word on "in use".
-        // SAFETY: BLKRRPART takes no argument; the fd is an open block device.
-        match unsafe { blkrrpart(self.file_fd()) } {
+        // Nothing is mounted, swap or held (checked above), so a short EBUSY is udev probing the
+        // disk (right after a previous install rewrote its table, for one): ask again for a few
+        // seconds before calling the disk busy.
+        let mut answer = Err(Errno::EBUSY);
+        for ms in BUSY_RETRIES_MS {
+            std::thread::sleep(Duration::from_millis(ms));
+            // SAFETY: BLKRRPART takes no argument; the fd is an open block device.
+            answer = unsafe { blkrrpart(self.file_fd()) };
+            if answer != Err(Errno::EBUSY) {
+                break;
+            }
+        }
+        match answer {
             Ok(_) => Ok(()),
             Err(Errno::EBUSY) => bail!(
-                "refusing to write to {}: the kernel cannot reread its partition table (EBUSY): the disk is in use",
-                self.path.display()
+                "refusing to write to {}: the kernel cannot reread its partition table (EBUSY for {} s): the disk is in use",
+                self.path.display(),
+                BUSY_RETRIES_MS.iter().sum::<u64>() / 1000
             ),
             Err(Errno::EINVAL) => {
                 eprintln!("coreos-install: warning: {} may not support partitions (BLKRRPART: EINVAL)", self.path.display());
@@ -236,9 +252,8 @@ impl Device {
         if self.kind == Kind::File {
             return Ok(());
         }
-        let delays = [0, 100, 200, 500, 1000, 1000, 2000, 4000];
         let mut last = Errno::UnknownErrno;
-        for ms in delays {
+        for ms in BUSY_RETRIES_MS {
             std::thread::sleep(Duration::from_millis(ms));
             // SAFETY: as in check_exclusive.
             match unsafe { blkrrpart(self.file_fd()) } {

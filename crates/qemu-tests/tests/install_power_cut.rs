@@ -201,9 +201,15 @@ fn power_cuts_during_an_offline_install_never_leave_a_half_written_bootable_disk
     let mut seen = Vec::new();
     for cut in 1..=CUTS {
         let at = took.mul_f64(0.02 + 0.96 * rng.next_fraction());
+        let from = vm.console().text()?.len();
         vm.console().send_line(INSTALL_CMD)?;
         std::thread::sleep(at);
         vm.power_cut()?;
+        let during = vm.console().text()?[from..].to_string();
+        ensure!(
+            !during.contains("coreos-install: error"),
+            "cut {cut}: the install had already failed before the power cut:\n{during}"
+        );
         let verdict = check_after_cut(&disk, &image, oem_range, cut).with_context(|| {
             format!(
                 "cut {cut} at {:.1}s of {:.1}s",
