@@ -51,7 +51,8 @@ ign_net_down() {
 
 ign_args="--cmdline /proc/cmdline --root /sysroot"
 grep -q " /sysroot/oem " /proc/mounts && ign_args="$ign_args --oem-dir /sysroot/oem"
-[ -z "$LIVE" ] && ign_args="$ign_args --marker /sysroot/boot/keel/first_boot"
+# The marker's path on the ESP comes from /etc/keel-layout.sh (slots::layout::esp).
+[ -z "$LIVE" ] && ign_args="$ign_args --marker /sysroot/boot/${ESP_FIRST_BOOT:?is not set by /etc/keel-layout.sh}"
 
 # shellcheck disable=SC2086 # the arguments are words on purpose
 ign_probe=$(/bin/ignition firstboot $ign_args --probe) || fatal "Ignition could not tell whether this is a first boot (see above)"

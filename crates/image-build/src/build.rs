@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use slots::layout::{partitions, place, Sizes};
-use slots::{grubenv, BootState};
+use slots::layout::{esp, oem, partitions, place, Sizes, Slot};
+use slots::store::{encode_state, fallback_record};
+use slots::BootState;
 
 use crate::rootfs::RootfsSpec;
 use crate::{cmd, disk, factory, fat, grub, initramfs, os, pxe, release, rootfs, tools, trim};
@@ -185,7 +186,7 @@ pub fn build(opts: &Options) -> Result<Report> {
     step("OEM partition", || {
         let fat = fat::create(&oem, opts.sizes.oem_mib, "OEM")?;
         fat.write(
-            "grub.cfg",
+            oem::GRUB_CFG,
             b"# Keel OEM settings, sourced by GRUB. Example:\n# set linux_append=\"keel.autologin\"\n",
         )?;
         Ok(fat.close()?)
@@ -250,36 +251,38 @@ pub fn build(opts: &Options) -> Result<Report> {
 }
 
 fn build_esp(
-    esp: &Path,
+    image: &Path,
     work: &Path,
     opts: &Options,
     vmlinuz: &Path,
     initrd: &Path,
     kernel: &str,
 ) -> Result<()> {
-    let fat = fat::create(esp, opts.sizes.esp_mib, "EFI-SYSTEM")?;
+    let fat = fat::create(image, opts.sizes.esp_mib, "EFI-SYSTEM")?;
     let efi = work.join("BOOTX64.EFI");
     grub::efi_image(&efi, work)?;
-    fat.copy_in("EFI/BOOT/BOOTX64.EFI", &efi)?;
-    fat.write("keel/grub.cfg", grub::grub_cfg().as_bytes())?;
+    fat.copy_in(esp::EFI_BOOT, &efi)?;
+    fat.write(esp::GRUB_CFG, grub::grub_cfg().as_bytes())?;
+    // The boot state as the updater writes it (slots::store).
     let state = BootState::factory();
-    let vars = state.to_vars();
-    let pairs: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let env = grubenv::encode(&pairs)?;
-    fat.write("keel/env1/grubenv", &env)?;
-    fat.write("keel/env2/grubenv", &env)?;
+    let env = encode_state(&state)?;
+    for copy in esp::GRUBENV {
+        fat.write(copy, &env)?;
+    }
+    fat.write(esp::FALLBACK_CFG, fallback_record(state.good).as_bytes())?;
+    fat.copy_in(&esp::slot_file(Slot::A, esp::KERNEL), vmlinuz)?;
+    fat.copy_in(&esp::slot_file(Slot::A, esp::INITRD), initrd)?;
     fat.write(
-        "keel/fallback.cfg",
-        format!("set keel_good={}\n", state.good).as_bytes(),
+        &esp::slot_file(Slot::A, esp::RELEASE),
+        format!(
+            "VERSION={}\nSLOT={}\nKERNEL={kernel}\n",
+            opts.version,
+            Slot::A
+        )
+        .as_bytes(),
     )?;
-    fat.copy_in("keel/A/vmlinuz", vmlinuz)?;
-    fat.copy_in("keel/A/initrd.img", initrd)?;
-    fat.write(
-        "keel/A/release",
-        format!("VERSION={}\nSLOT=A\nKERNEL={kernel}\n", opts.version).as_bytes(),
-    )?;
-    fat.mkdir_all("keel/B")?;
+    fat.mkdir_all(&esp::slot_dir(Slot::B))?;
     // Ignition runs while this exists and removes it after success (Flatcar: /flatcar/first_boot).
-    fat.write("keel/first_boot", b"")?;
+    fat.write(esp::FIRST_BOOT, b"")?;
     Ok(fat.close()?)
 }

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use slots::layout::{self, esp, partition, Content, Slot};
+
 use crate::cmd;
 
 /// GRUB modules in both images.
@@ -39,17 +41,28 @@ const COMMON_MODULES: &[&str] = &[
 ];
 
 /// Embedded in both images: find the ESP and read Keel's configuration from it.
-pub const EARLY_CFG: &str = "\
-if [ ! -f /keel/grub.cfg ]; then
-  search --no-floppy --file --set=root /keel/grub.cfg
+pub fn early_cfg() -> String {
+    let cfg = esp::GRUB_CFG;
+    format!(
+        "\
+if [ ! -f /{cfg} ]; then
+  search --no-floppy --file --set=root /{cfg}
 fi
-configfile /keel/grub.cfg
-";
+configfile /{cfg}
+"
+    )
+}
 
 /// The configuration on the ESP.
 pub fn grub_cfg() -> String {
-    let mut s = String::from(
-        r#"# Keel boot selection. The state lives in keel/env1/grubenv (copy 2: keel/env2/grubenv):
+    let [env1, env2] = esp::GRUBENV;
+    let fallback = esp::FALLBACK_CFG;
+    let usr_a = Slot::A.partition_number();
+    let usr_b = Slot::B.partition_number();
+    let oem = partition(Content::Oem).number;
+    let oem_cfg = layout::oem::GRUB_CFG;
+    let mut s = format!(
+        r#"# Keel boot selection. The state lives in {env1} (copy 2: {env2}):
 #   keel_good   the slot last marked good by the running OS
 #   keel_next   the slot to try
 #   keel_tries  tries left for keel_next (3, 2, 1, 0); one is spent, and saved, before each try
@@ -62,15 +75,15 @@ set timeout=0
 set keel_good=""
 set keel_next=""
 set keel_tries=""
-load_env --file /keel/env1/grubenv keel_good keel_next keel_tries
+load_env --file /{env1} keel_good keel_next keel_tries
 if [ "$keel_good" != "A" -a "$keel_good" != "B" ]; then
   echo "keel: boot state copy 1 unreadable; reading copy 2"
-  load_env --file /keel/env2/grubenv keel_good keel_next keel_tries
+  load_env --file /{env2} keel_good keel_next keel_tries
 fi
 if [ "$keel_good" != "A" -a "$keel_good" != "B" ]; then
   echo "keel: boot state unreadable; booting the last slot recorded good"
   set keel_next=""
-  source /keel/fallback.cfg
+  source /{fallback}
 fi
 if [ "$keel_good" != "A" -a "$keel_good" != "B" ]; then
   set keel_good=A
@@ -85,8 +98,8 @@ if [ "$keel_next" != "$keel_good" ]; then
     if [ "$keel_tries" = "1" ]; then set keel_left=0; fi
     if [ -n "$keel_left" ]; then
       set keel_tries="$keel_left"
-      if save_env --file /keel/env1/grubenv keel_good keel_next keel_tries; then
-        save_env --file /keel/env2/grubenv keel_good keel_next keel_tries
+      if save_env --file /{env1} keel_good keel_next keel_tries; then
+        save_env --file /{env2} keel_good keel_next keel_tries
         set keel_slot="$keel_next"
         echo "keel: trying slot $keel_next ($keel_tries tries left after this one)"
       else
@@ -107,25 +120,27 @@ else
 fi
 
 regexp --set=1:keel_disk '^([^,]+),' "$root"
-probe --part-uuid --set=keel_usr_A ($keel_disk,gpt3)
-probe --part-uuid --set=keel_usr_B ($keel_disk,gpt4)
+probe --part-uuid --set=keel_usr_A ($keel_disk,gpt{usr_a})
+probe --part-uuid --set=keel_usr_B ($keel_disk,gpt{usr_b})
 set linux_append=""
-if [ -f ($keel_disk,gpt6)/grub.cfg ]; then
-  source ($keel_disk,gpt6)/grub.cfg
+if [ -f ($keel_disk,gpt{oem})/{oem_cfg} ]; then
+  source ($keel_disk,gpt{oem})/{oem_cfg}
 fi
 "#,
     );
     s.push_str(&format!("set keel_kargs=\"{}\"\n", crate::kargs::COMMON));
-    for (n, slot) in ["A", "B"].iter().enumerate() {
+    for (n, slot) in Slot::ALL.iter().enumerate() {
         s.push_str(&format!(
             r#"
 # entry {n}
 menuentry "Keel (slot {slot})" --id keel-{lower} {{
-  linux /keel/{slot}/vmlinuz keel.slot={slot} keel.usr=PARTUUID=$keel_usr_{slot} $keel_kargs $linux_append
-  initrd /keel/{slot}/initrd.img
+  linux /{kernel} keel.slot={slot} keel.usr=PARTUUID=$keel_usr_{slot} $keel_kargs $linux_append
+  initrd /{initrd}
 }}
 "#,
-            lower = slot.to_lowercase()
+            lower = slot.letter().to_lowercase(),
+            kernel = esp::slot_file(*slot, esp::KERNEL),
+            initrd = esp::slot_file(*slot, esp::INITRD),
         ));
     }
     s
@@ -140,7 +155,7 @@ fn mkimage(
     work: &Path,
 ) -> Result<()> {
     let early = work.join("early.cfg");
-    fs::write(&early, EARLY_CFG)?;
+    fs::write(&early, early_cfg())?;
     let mut args: Vec<String> = vec![
         "-O".into(),
         format.into(),
@@ -163,7 +178,7 @@ pub fn efi_image(out: &Path, work: &Path) -> Result<()> {
     mkimage(
         "x86_64-efi",
         "/usr/lib/grub/x86_64-efi",
-        "/keel",
+        &format!("/{}", esp::DIR),
         &["efi_gop", "all_video"],
         out,
         work,
@@ -175,7 +190,11 @@ pub fn bios_core_image(out: &Path, work: &Path) -> Result<()> {
     mkimage(
         "i386-pc",
         "/usr/lib/grub/i386-pc",
-        "(,gpt1)/keel",
+        &format!(
+            "(,gpt{})/{}",
+            partition(Content::EfiSystem).number,
+            esp::DIR
+        ),
         &["biosdisk"],
         out,
         work,
@@ -237,6 +256,16 @@ mod tests {
             "entry 0 must be A: default/fallback numbers depend on it"
         );
         let save = cfg.find("if save_env --file /keel/env1/grubenv").unwrap();
+        for line in [
+            "load_env --file /keel/env2/grubenv keel_good keel_next keel_tries",
+            "  source /keel/fallback.cfg",
+            "probe --part-uuid --set=keel_usr_B ($keel_disk,gpt4)",
+            "  source ($keel_disk,gpt6)/grub.cfg",
+            "  linux /keel/B/vmlinuz keel.slot=B keel.usr=PARTUUID=$keel_usr_B $keel_kargs $linux_append",
+            "  initrd /keel/A/initrd.img",
+        ] {
+            assert!(cfg.contains(line), "{line}");
+        }
         let pick = cfg.find("set keel_slot=\"$keel_next\"").unwrap();
         assert!(
             save < pick,
@@ -252,7 +281,7 @@ mod tests {
         let p = d.path().join("grub.cfg");
         fs::write(&p, grub_cfg()).unwrap();
         cmd::run_args("grub-script-check", [p.as_os_str()]).unwrap();
-        fs::write(&p, EARLY_CFG).unwrap();
+        fs::write(&p, early_cfg()).unwrap();
         cmd::run_args("grub-script-check", [p.as_os_str()]).unwrap();
     }
 

@@ -2,46 +2,46 @@
 //! first boot (and CL before it) looks for it.
 //!
 //! The partition is found through the GPT that was just written (label `OEM`, partition 6 in
-//! Keel's layout) and its FAT filesystem is edited in place through the whole-disk device
-//! ([`slots::fat`]): no mount, no vfat module, no mtools (the live system has none), and the
-//! same code works on a plain file in tests.
+//! Keel's layout, [`slots::layout`]) and its FAT filesystem is edited in place through the
+//! whole-disk device ([`slots::fat`]): no mount, no vfat module, no mtools (the live system has
+//! none), and the same code works on a plain file in tests.
 
 use std::fs::File;
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use slots::fat::Fat;
+use slots::layout::{partition, Content};
 use slots::table;
 
-/// The OEM partition's label.
-pub const OEM_LABEL: &str = "OEM";
-/// Its number in Keel's layout.
-pub const OEM_NUMBER: u32 = 6;
-/// The config's file name on it.
-pub const CONFIG_NAME: &str = "config.ign";
+/// The config's file name on OEM.
+pub const CONFIG_NAME: &str = slots::layout::oem::CONFIG;
 
-/// The OEM partition of the disk at `path`: (offset, length).
+/// The OEM partition of the disk at `path`, found by its label in Keel's layout: (offset,
+/// length).
 fn find_oem(path: &Path) -> Result<(u64, u64)> {
+    let want = partition(Content::Oem);
     let parts = table::read_partitions(path)
         .with_context(|| format!("reading the partition table written to {}", path.display()))?;
     let oem = parts
         .iter()
-        .find(|p| p.label == OEM_LABEL)
+        .find(|p| p.label == want.label)
         .with_context(|| {
             let labels: Vec<String> = parts
                 .iter()
                 .map(|p| format!("{}:{}", p.number, p.label))
                 .collect();
             format!(
-                "{} has no partition labelled {OEM_LABEL} (found {})",
+                "{} has no partition labelled {} (found {})",
                 path.display(),
+                want.label,
                 labels.join(", ")
             )
         })?;
-    if oem.number != OEM_NUMBER {
+    if oem.number != want.number {
         eprintln!(
-            "coreos-install: note: the OEM partition is number {}, not {OEM_NUMBER}",
-            oem.number
+            "coreos-install: note: the OEM partition is number {}, not {}",
+            oem.number, want.number
         );
     }
     Ok((oem.offset, oem.len))

@@ -8,6 +8,8 @@ mod keel;
 
 use anyhow::{ensure, Result};
 use keel::{disk_copy, disk_vm, sh, wait_ready, BOOT};
+use slots::layout::esp;
+use slots::Slot;
 
 fn row<'a>(status: &'a str, label: &str) -> Result<Vec<&'a str>> {
     let line = status
@@ -27,7 +29,12 @@ fn grub_returns_to_a_when_b_cannot_boot_and_status_shows_b_failed() -> Result<()
 
     sh(
         &mut vm,
-        "cp /boot/keel/A/vmlinuz /boot/keel/A/initrd.img /boot/keel/B/ && sync",
+        &format!(
+            "cp /boot/{} /boot/{} /boot/{}/ && sync",
+            esp::slot_file(Slot::A, esp::KERNEL),
+            esp::slot_file(Slot::A, esp::INITRD),
+            esp::slot_dir(Slot::B)
+        ),
     )?;
     sh(&mut vm, "updater set-next B")?;
     let armed = sh(&mut vm, "updater status")?;

@@ -12,6 +12,7 @@ mod keel;
 
 use anyhow::{ensure, Result};
 use qemu_tests::{Server, SshKey, Vm};
+use slots::layout::esp;
 
 use keel::{disk_with_oem, init_logging, marker_present, BOOT, CMD, NODE_READY};
 
@@ -72,7 +73,10 @@ fn ignition_runs_on_the_first_boot_only() -> Result<()> {
     vm.console()
         .wait_for(r"ignition: created user core", BOOT)?;
     vm.console().wait_for(
-        r"ignition: first boot done; removed the marker /sysroot/boot/keel/first_boot",
+        &format!(
+            r"ignition: first boot done; removed the marker /sysroot/boot/{}",
+            esp::FIRST_BOOT
+        ),
         BOOT,
     )?;
     vm.console().wait_for(
@@ -112,7 +116,7 @@ fn ignition_runs_on_the_first_boot_only() -> Result<()> {
         run("test ! -e /etc/decoy && echo no-decoy")? == "no-decoy",
         "the OEM config.ign must lose against the URL"
     );
-    ensure!(run("test ! -e /boot/keel/first_boot && echo gone")? == "gone");
+    ensure!(run(&format!("test ! -e /boot/{} && echo gone", esp::FIRST_BOOT))? == "gone");
     // The binary is in the OS too, for checking configs on a node.
     let valid = r#"echo '{"ignition":{"version":"3.3.0"}}' | ignition validate - && echo valid"#;
     ensure!(run(valid)? == "valid");

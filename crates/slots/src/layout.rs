@@ -6,6 +6,10 @@
 //!
 //! This module is the one home of the layout: the initramfs gets its partition numbers and
 //! [`ROOT_NOT_CREATED_BIT`] from here too (image-build writes them to `/etc/keel-layout.sh`).
+//! What goes where inside the FAT partitions is in [`esp`] and [`oem`].
+
+pub mod esp;
+pub mod oem;
 
 use std::fmt;
 use std::str::FromStr;

@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::grubenv::{self, BLOCK_SIZE};
-use crate::layout::Slot;
+use crate::layout::{esp, Slot};
 use crate::state::{grub_slot, BootState, Phase};
 
 /// The variables keel/grub.cfg loads (its `load_env` whitelist) and saves.
@@ -310,29 +310,29 @@ impl EspStore {
         &self.esp
     }
 
-    /// Path of copy 1 or 2.
+    /// Path of copy 1 or 2 (any other copy number panics).
     pub fn env_path(&self, copy: u8) -> PathBuf {
-        self.esp.join(format!("keel/env{copy}/grubenv"))
+        self.esp.join(esp::grubenv(copy))
     }
 
     /// Path of the last-good record GRUB sources when both copies are damaged.
     pub fn fallback_path(&self) -> PathBuf {
-        self.esp.join("keel/fallback.cfg")
+        self.esp.join(esp::FALLBACK_CFG)
     }
 
     /// Path of the GRUB configuration that chooses the slot.
     pub fn grub_cfg_path(&self) -> PathBuf {
-        self.esp.join("keel/grub.cfg")
+        self.esp.join(esp::GRUB_CFG)
     }
 
     /// Directory holding a slot's kernel, initramfs and release file.
     pub fn slot_dir(&self, slot: Slot) -> PathBuf {
-        self.esp.join("keel").join(slot.letter())
+        self.esp.join(esp::slot_dir(slot))
     }
 
     /// The version recorded for a slot (`VERSION=` in `keel/<slot>/release`), if any.
     pub fn slot_version(&self, slot: Slot) -> Option<String> {
-        let text = fs::read_to_string(self.slot_dir(slot).join("release")).ok()?;
+        let text = fs::read_to_string(self.slot_dir(slot).join(esp::RELEASE)).ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix("VERSION="))
             .map(|v| v.trim_matches('"').to_string())
@@ -411,21 +411,23 @@ impl EspStore {
         }
         let mut missing = Vec::new();
         if !self.grub_cfg_path().is_file() {
-            missing.push("keel/grub.cfg".to_string());
+            missing.push(esp::GRUB_CFG.to_string());
         }
         for slot in Slot::ALL {
             if !self.slot_dir(slot).is_dir() {
-                missing.push(format!("keel/{slot}/"));
+                missing.push(format!("{}/", esp::slot_dir(slot)));
             }
         }
         if ![self.env_path(1), self.env_path(2), self.fallback_path()]
             .iter()
             .any(|p| p.is_file())
         {
-            missing.push(
-                "a boot state record (keel/env1/grubenv, keel/env2/grubenv or keel/fallback.cfg)"
-                    .to_string(),
-            );
+            missing.push(format!(
+                "a boot state record ({}, {} or {})",
+                esp::GRUBENV[0],
+                esp::GRUBENV[1],
+                esp::FALLBACK_CFG
+            ));
         }
         if !missing.is_empty() {
             reasons.push(format!(

@@ -9,6 +9,7 @@ use slots::store::{EspStore, Filesystems, Source};
 use slots::{BootState, Slot};
 
 use slots::booted::Booted;
+use slots::layout::esp;
 
 /// Text of `updater status`.
 pub fn status(store: &EspStore, booted: Booted) -> String {
@@ -96,7 +97,7 @@ pub fn set_next(
             bail!("booted slot {b} is not marked good yet; run `updater mark-good` first");
         }
     }
-    for file in ["vmlinuz", "initrd.img"] {
+    for file in [esp::KERNEL, esp::INITRD] {
         let path = esp.slot_dir(slot).join(file);
         if !path.is_file() {
             bail!("slot {slot} has no {} ; nothing to boot", path.display());

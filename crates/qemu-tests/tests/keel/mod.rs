@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use qemu_tests::{artifacts, disk, oem, Deadline, Ssh, Vm, VmBuilder};
+use slots::layout::{self, esp};
 
 /// The agent's console line when the node is up.
 pub const NODE_READY: &str = r"keel-agent: node ready: (.*) on slot (\S+), engine docker (\S+)";
@@ -47,16 +48,18 @@ pub fn disk_with_oem(size: u64, config: Option<&str>, linux_append: &str) -> Res
     let path = dir.path().join("disk.img");
     disk::sparse_copy(&src, &path, Some(size))?;
     if let Some(c) = config {
-        oem::write_oem_file(&path, "config.ign", c.as_bytes()).context("writing config.ign")?;
+        oem::write_oem_file(&path, layout::oem::CONFIG, c.as_bytes())
+            .context("writing config.ign")?;
     }
     let grub = format!("set linux_append=\"{linux_append}\"\n");
-    oem::write_oem_file(&path, "grub.cfg", grub.as_bytes()).context("writing OEM grub.cfg")?;
+    oem::write_oem_file(&path, layout::oem::GRUB_CFG, grub.as_bytes())
+        .context("writing OEM grub.cfg")?;
     Ok(DiskCopy { _dir: dir, path })
 }
 
 /// Whether the first-boot marker is on the ESP of `image` (read with the VM powered off).
 pub fn marker_present(image: &std::path::Path) -> bool {
-    oem::read_file(image, oem::ESP_LABEL, "keel/first_boot").is_ok()
+    oem::read_file(image, oem::ESP_LABEL, esp::FIRST_BOOT).is_ok()
 }
 
 /// A VM booting `disk` with a root shell on its serial console.
