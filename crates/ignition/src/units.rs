@@ -44,36 +44,179 @@ pub fn valid_dropin_name(name: &str) -> bool {
     name.len() > ".conf".len() && name.ends_with(".conf") && !name.contains('/')
 }
 
-/// Checks unit text the way go-systemd's parser (used by Ignition) does.
-pub fn check_contents(text: &str) -> Result<(), String> {
-    let mut continued = false;
+/// The longest line unit text may have, in bytes (go-systemd's `SYSTEMD_LINE_MAX`): systemd
+/// used to cut longer lines short, so Ignition refuses them.
+pub const LINE_MAX: usize = 2048;
+
+/// One `Name=value` of unit text, with the section it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitOption {
+    /// The section (`Unit` for `[Unit]`).
+    pub section: String,
+    /// The option's name.
+    pub name: String,
+    /// The value (continuation lines kept, joined by newlines).
+    pub value: String,
+}
+
+/// Reads unit text as go-systemd's unit deserializer does (Ignition validates unit and
+/// drop-in contents with it), so that Keel accepts and refuses what Ignition does:
+///  * before the first section header, everything is skipped but a `[`, which opens a
+///    section, and `#` or `;`, which comment out the rest of the line (a comment line ending
+///    in `\` goes on on the next line): a drop-in may start with any text, as systemd, which
+///    ignores assignments outside a section, allows;
+///  * a section name runs to the first `]`; only white space may follow it on its line;
+///  * in a section, a line is blank, a comment, a section header or `Name=value`, whose value
+///    goes on on the next line when it ends in `\`;
+///  * a line of [`LINE_MAX`] bytes or more is refused. (go-systemd checks this only where its
+///    4 KiB read buffer happens to hold the whole line; the rule here does not depend on
+///    buffering.)
+///
+/// Errors name the line (1-based) where the lexer stopped.
+pub fn parse_options(text: &str) -> Result<Vec<UnitOption>, String> {
     for (i, line) in text.split('\n').enumerate() {
-        let n = i + 1;
-        if line.len() > 2048 {
-            return Err(format!("line {n}: line too long"));
-        }
-        let trimmed = line.trim();
-        if continued {
-            continued = trimmed.ends_with('\\');
-            continue;
-        }
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        if trimmed.starts_with('[') {
-            if !trimmed.contains(']') {
-                return Err(format!("line {n}: unable to find end of section"));
-            }
-            continue;
-        }
-        if !trimmed.contains('=') {
+        if line.split('\r').any(|l| l.len() >= LINE_MAX) {
             return Err(format!(
-                "line {n}: unexpected newline encountered while parsing option name"
+                "line {}: line too long (max {LINE_MAX} bytes)",
+                i + 1
             ));
         }
-        continued = trimmed.ends_with('\\');
     }
-    Ok(())
+    let mut lx = Lexer {
+        text,
+        pos: 0,
+        line: 1,
+    };
+    let mut options = Vec::new();
+    let mut section: Option<String> = None;
+    while let Some(c) = lx.next_char() {
+        match (c, &section) {
+            ('[', _) => {
+                let line = lx.line;
+                let Some(len) = lx.rest().find(']') else {
+                    return Err(format!("line {line}: unable to find end of section"));
+                };
+                let name = lx.take(len);
+                lx.take(1);
+                let garbage = lx.rest_of_line().0.trim();
+                if !garbage.is_empty() {
+                    return Err(format!(
+                        "line {line}: found garbage after section name {name}: {garbage:?}"
+                    ));
+                }
+                section = Some(name.to_string());
+            }
+            ('#' | ';', _) => lx.skip_comment(),
+            (_, None) => {}
+            (c, Some(_)) if c.is_whitespace() => {}
+            (c, Some(s)) => {
+                let line = lx.line;
+                let mut name = String::from(c);
+                loop {
+                    match lx.next_char() {
+                        Some('=') => break,
+                        Some('\n' | '\r') => return Err(format!(
+                            "line {line}: unexpected newline encountered while parsing option name"
+                        )),
+                        Some(c) => name.push(c),
+                        None => {
+                            return Err(format!(
+                                "line {line}: unexpected end of text while parsing option name"
+                            ))
+                        }
+                    }
+                }
+                options.push(UnitOption {
+                    section: s.clone(),
+                    name: name.trim().to_string(),
+                    value: lx.value(),
+                });
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Checks unit text; see [`parse_options`].
+pub fn check_contents(text: &str) -> Result<(), String> {
+    parse_options(text).map(drop)
+}
+
+/// A cursor over unit text that counts lines.
+struct Lexer<'a> {
+    text: &'a str,
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
+    /// The next `len` bytes (a char boundary), consumed.
+    fn take(&mut self, len: usize) -> &'a str {
+        let s = &self.rest()[..len];
+        self.pos += len;
+        self.line += s.matches('\n').count();
+        s
+    }
+
+    fn next_char(&mut self) -> Option<char> {
+        let c = self.rest().chars().next()?;
+        self.take(c.len_utf8());
+        Some(c)
+    }
+
+    /// The rest of the line, its newline consumed; a `\r` before the newline stays (as in
+    /// go-systemd). The flag says the text ended.
+    fn rest_of_line(&mut self) -> (&'a str, bool) {
+        match self.rest().find('\n') {
+            Some(i) => {
+                let line = self.take(i);
+                self.take(1);
+                (line, false)
+            }
+            None => {
+                let line = self.take(self.rest().len());
+                (line.strip_suffix('\r').unwrap_or(line), true)
+            }
+        }
+    }
+
+    /// A comment: the rest of the line, and the next ones while a line ends in `\` (one
+    /// trailing space allowed).
+    fn skip_comment(&mut self) {
+        loop {
+            let (line, eof) = self.rest_of_line();
+            let line = line.strip_suffix(' ').unwrap_or(line);
+            if eof || !line.ends_with('\\') {
+                return;
+            }
+        }
+    }
+
+    /// An option's value: the rest of the line, and the next non-blank ones while a line ends
+    /// in `\`.
+    fn value(&mut self) -> String {
+        let mut value = String::new();
+        loop {
+            let (line, eof) = self.rest_of_line();
+            if line.trim().is_empty() {
+                break;
+            }
+            value.push_str(line);
+            if !line.ends_with('\\') || eof {
+                break;
+            }
+            value.push('\n');
+        }
+        if value.ends_with('\n') {
+            format!("{}\n", value.trim())
+        } else {
+            value.trim().to_string()
+        }
+    }
 }
 
 /// The parts of `[Install]` that enabling uses.
@@ -267,6 +410,69 @@ mod tests {
         assert!(check_contents(&format!("[Unit]\nA={}", "x".repeat(3000)))
             .unwrap_err()
             .contains("line too long"));
+        assert!(check_contents(&format!("[Unit]\nA={}\n", "x".repeat(2045))).is_ok());
+        assert_eq!(
+            check_contents(&format!("[Unit]\nA={}\n", "x".repeat(2046))),
+            Err("line 2: line too long (max 2048 bytes)".into())
+        );
+    }
+
+    /// Text before the first section header is skipped, as go-systemd's lexer (and so
+    /// Ignition's validation) and systemd skip it: a drop-in or unit may start with prose.
+    #[test]
+    fn text_before_the_first_section_is_ignored() {
+        for ok in [
+            "This drop-in raises the limit for the database.\n[Service]\nLimitNOFILE=65536\n",
+            "Environment=A=b\n[Service]\nExecStart=/bin/true\n",
+            "\n\n   \n[Unit]\nDescription=x\n",
+            "; note\n# another \\\n  continued comment without an equals sign\n[Unit]\nA=b\n",
+            "no section at all, only words\n",
+        ] {
+            assert_eq!(check_contents(ok), Ok(()), "{ok:?}");
+        }
+        let opts =
+            parse_options("x=1\nwords\n[Unit]\nDescription=d\n[Install]\nWantedBy=a.target\n")
+                .unwrap();
+        let got: Vec<(&str, &str, &str)> = opts
+            .iter()
+            .map(|o| (o.section.as_str(), o.name.as_str(), o.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Unit", "Description", "d"),
+                ("Install", "WantedBy", "a.target")
+            ]
+        );
+    }
+
+    /// The rest of go-systemd's grammar: section names end at the first `]` with nothing but
+    /// white space after it; comments and values go on after a trailing backslash.
+    #[test]
+    fn sections_comments_and_continuations() {
+        assert_eq!(
+            check_contents("[Unit] trailing\nA=b\n"),
+            Err("line 1: found garbage after section name Unit: \"trailing\"".into())
+        );
+        assert_eq!(
+            check_contents("intro [see below\n"),
+            Err("line 1: unable to find end of section".into())
+        );
+        assert_eq!(
+            check_contents("[Unit]\nA=b\nDescription\n"),
+            Err("line 3: unexpected newline encountered while parsing option name".into())
+        );
+        assert!(check_contents("[Unit]\nA")
+            .unwrap_err()
+            .starts_with("line 2: unexpected end of text"));
+        // A comment line ending in a backslash swallows the next line.
+        assert_eq!(
+            check_contents("[Unit]\n# c \\\nnot an option\nA=b\n"),
+            Ok(())
+        );
+        let opts = parse_options("[Service]\nExecStart=/bin/a \\\n  b\nX = y \n").unwrap();
+        assert_eq!(opts[0].value, "/bin/a \\\n  b");
+        assert_eq!((opts[1].name.as_str(), opts[1].value.as_str()), ("X", "y"));
     }
 
     #[test]

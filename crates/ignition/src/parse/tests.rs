@@ -529,3 +529,30 @@ fn real_world_configs_are_valid() {
         }
     }
 }
+
+/// Unit and drop-in texts may start with text before their first section header, as in
+/// Ignition (go-systemd's lexer skips it) and systemd; so may spec 2.x networkd units.
+#[test]
+fn unit_text_may_start_before_its_first_section() {
+    let lead = r"Raises the open-file limit for the database.\n# (see ulimit)\n";
+    for doc in [
+        v3(&format!(
+            r#""systemd":{{"units":[{{"name":"db.service","contents":"{lead}[Service]\nExecStart=/bin/db","dropins":[{{"name":"limits.conf","contents":"{lead}[Service]\nLimitNOFILE=65536"}}]}}]}}"#
+        )),
+        v2(&format!(
+            r#""systemd":{{"units":[{{"name":"db.service","dropins":[{{"name":"limits.conf","contents":"{lead}[Service]\nLimitNOFILE=65536"}}]}}]}},
+               "networkd":{{"units":[{{"name":"10-a.network","contents":"{lead}[Match]\nName=eth0"}}]}}"#
+        )),
+    ] {
+        assert_eq!(errors(&doc), [], "{doc}");
+    }
+    assert_eq!(
+        errors(&v3(
+            r#""systemd":{"units":[{"name":"a.service","dropins":[{"name":"x.conf","contents":"[Service] extra\nA=b"}]}]}"#
+        )),
+        [(
+            "$.systemd.units[0].dropins[0].contents".to_string(),
+            Kind::UnitContents
+        )]
+    );
+}
