@@ -18,7 +18,7 @@ use crate::fetch::{fetch_resource, FetchOptions, Fetcher};
 use crate::model::*;
 use crate::parse::parse_at;
 use crate::report::{JsonPath, Kind, Report, Severity};
-use crate::validate::validate;
+use crate::validate::{filesystem_names, validate};
 
 const MAX_DEPTH: usize = 10;
 
@@ -49,9 +49,16 @@ pub fn fetch_options(cfg: &Config, fetcher: &dyn Fetcher) -> Result<FetchOptions
 }
 
 /// Fetches, validates and combines every config `cfg` references (recursively). The result
-/// has no references left and has been validated as a whole.
+/// has no references left and has been validated as a whole, including the spec 2.x
+/// filesystem names its files, directories and links refer to.
 pub fn resolve(cfg: Config, fetcher: &dyn Fetcher) -> Result<Config, Report> {
-    resolve_depth(cfg, fetcher, 0)
+    let cfg = resolve_depth(cfg, fetcher, 0)?;
+    let mut report = Report::new();
+    filesystem_names(&cfg, true, &mut report);
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(cfg)
 }
 
 fn fetch_child(
@@ -576,6 +583,33 @@ mod tests {
                 "$.ignition.config.merge[0].source",
                 "$.ignition.config.merge[1].source"
             ]
+        );
+    }
+
+    /// A 2.x filesystem name may be defined by the config that refers to it or by one it
+    /// appends; one that nobody defines fails the resolved config, at the node's path.
+    #[test]
+    fn v2_filesystem_names_resolve_across_appended_configs() {
+        let parent = r#"{"ignition":{"version":"2.2.0","config":{"append":[{"source":"http://cfg/c"}]}},
+            "storage":{"files":[{"filesystem":"data","path":"/b","mode":420}]}}"#;
+        let defines = r#"{"ignition":{"version":"2.2.0"},"storage":{"filesystems":[
+            {"name":"data","mount":{"device":"/dev/vdb","format":"ext4"}}]}}"#;
+        let uses = r#"{"ignition":{"version":"2.2.0"},"storage":{"filesystems":[
+            {"name":"data","mount":{"device":"/dev/vdb","format":"ext4"}}],
+            "files":[{"filesystem":"other","path":"/c","mode":420}]}}"#;
+        let merged = resolve(
+            cfg(parent),
+            &MapFetcher::new().with("http://cfg/c", defines),
+        );
+        assert!(merged.is_ok(), "{}", merged.unwrap_err());
+        let err = resolve(cfg(parent), &MapFetcher::new().with("http://cfg/c", uses)).unwrap_err();
+        let got: Vec<(&str, Kind)> = err.errors().map(|e| (e.path.as_str(), e.kind)).collect();
+        assert_eq!(
+            got,
+            [(
+                "$.ignition.config.append[0]>$.storage.files[0].filesystem",
+                Kind::UndefinedFilesystem
+            )]
         );
     }
 

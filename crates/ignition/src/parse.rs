@@ -16,12 +16,19 @@ use crate::{translate, validate, version};
 /// Referenced configs (`ignition.config.merge/append/replace`) are not fetched here; see
 /// [`crate::merge::resolve`].
 pub fn parse(bytes: &[u8]) -> Result<Config, Report> {
-    parse_at(bytes, &JsonPath::root())
+    parse_config(bytes, &JsonPath::root(), true)
 }
 
-/// [`parse`] for a config found at `root` (a referenced config gets a root such as
-/// `$.ignition.config.merge[0]>$`, so its findings say where it came from).
+/// [`parse`] for a config referenced by another, found at `root` (a root such as
+/// `$.ignition.config.merge[0]>$`, so its findings say where it came from). Its spec 2.x
+/// filesystem names are only checked once it is merged (the referencing config may define
+/// them).
 pub fn parse_at(bytes: &[u8], root: &JsonPath) -> Result<Config, Report> {
+    parse_config(bytes, root, false)
+}
+
+/// `whole`: the config is not referenced by another one.
+fn parse_config(bytes: &[u8], root: &JsonPath, whole: bool) -> Result<Config, Report> {
     let mut report = Report::new();
     let text = String::from_utf8_lossy(bytes);
     let trimmed = text.trim_start_matches('\u{feff}').trim();
@@ -87,6 +94,7 @@ pub fn parse_at(bytes: &[u8], root: &JsonPath) -> Result<Config, Report> {
     let decode_errors: Vec<String> = report.errors().map(|e| e.path.clone()).collect();
     let mut findings = Report::new();
     validate::validate(&cfg, &mut findings);
+    validate::filesystem_names(&cfg, whole && !cfg.has_references(), &mut findings);
     findings.entries.retain(|f| {
         !decode_errors.iter().any(|p| {
             f.path == *p

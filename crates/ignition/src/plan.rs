@@ -246,7 +246,7 @@ fn v2_prefix(node: &Node, filesystems: &[Filesystem]) -> Result<Option<String>, 
         .find(|f| f.name.as_deref() == Some(name))
     else {
         return Err(PlanError::UndefinedFilesystem {
-            at: node.at.to_string(),
+            at: node.at.key("filesystem").to_string(),
             name: name.to_string(),
         });
     };

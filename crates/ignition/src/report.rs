@@ -93,7 +93,8 @@ pub enum Kind {
     IdAndName,
     /// A spec 2.x node without `filesystem`.
     NoFilesystem,
-    /// A spec 2.x node on a filesystem the config does not define (warning).
+    /// A spec 2.x node on a filesystem nobody defines (a warning while referenced configs
+    /// may still define it).
     UndefinedFilesystem,
     /// `append` together with `overwrite: true`.
     AppendAndOverwrite,
@@ -189,7 +190,7 @@ impl Kind {
             }
             Kind::IdAndName => "cannot set both id and name",
             Kind::NoFilesystem => "no filesystem specified",
-            Kind::UndefinedFilesystem => "filesystem is not defined in this config",
+            Kind::UndefinedFilesystem => "filesystem is not defined",
             Kind::AppendAndOverwrite => "cannot set both append and overwrite to true",
             Kind::OverwriteWithoutSource => "overwrite must be false if source is unspecified",
             Kind::Duplicate => "duplicate entry defined",

@@ -19,6 +19,47 @@ mod disks;
 mod passwd;
 mod systemd;
 
+/// Spec 2.x: every file, directory and link names a filesystem that is defined (by its
+/// `name`), or `root`. A filesystem needs a name only for this; an undefined one fails as
+/// Ignition's files stage fails, but before anything is written. While `cfg` still references
+/// other configs (`complete` false), one of them may define it: a warning then.
+pub fn filesystem_names(cfg: &Config, complete: bool, report: &mut Report) {
+    if !cfg.version.is_v2() {
+        return;
+    }
+    let st = &cfg.storage;
+    let defined: HashSet<&str> = st
+        .filesystems
+        .iter()
+        .filter_map(|f| f.name.as_deref())
+        .collect();
+    let nodes = (st.files.iter().map(|f| &f.node))
+        .chain(st.directories.iter().map(|d| &d.node))
+        .chain(st.links.iter().map(|l| &l.node));
+    for n in nodes {
+        let Some(fs) = n.filesystem.as_deref() else {
+            continue;
+        };
+        if fs.is_empty() || fs == "root" || defined.contains(fs) {
+            continue;
+        }
+        let at = n.at.key("filesystem");
+        if complete {
+            report.error_msg(
+                &at,
+                Kind::UndefinedFilesystem,
+                format!("filesystem {fs:?} is not defined"),
+            );
+        } else {
+            report.warn_msg(
+                &at,
+                Kind::UndefinedFilesystem,
+                format!("filesystem {fs:?} is not defined in this config; applying will fail unless a referenced config defines it"),
+            );
+        }
+    }
+}
+
 /// Validates `cfg`, adding every finding to `report`.
 pub fn validate(cfg: &Config, report: &mut Report) {
     let mut v = V {
@@ -327,21 +368,12 @@ impl V<'_> {
         }
     }
 
-    fn node(&mut self, n: &Node, filesystems: &HashSet<&str>) {
+    fn node(&mut self, n: &Node) {
         self.abs_path(n.path.as_deref(), &n.at.key("path"));
         self.owner(&n.user);
         self.owner(&n.group);
-        if self.version.is_v2() {
-            match n.filesystem.as_deref() {
-                None | Some("") => self.r.error(&n.at.key("filesystem"), Kind::NoFilesystem),
-                Some("root") => {}
-                Some(fs) if !filesystems.contains(fs) => self.r.warn_msg(
-                    &n.at.key("filesystem"),
-                    Kind::UndefinedFilesystem,
-                    format!("filesystem {fs:?} is not defined in this config; applying will fail unless a referenced config defines it"),
-                ),
-                Some(_) => {}
-            }
+        if self.version.is_v2() && n.filesystem.as_deref().unwrap_or("").is_empty() {
+            self.r.error(&n.at.key("filesystem"), Kind::NoFilesystem);
         }
     }
 
@@ -366,14 +398,9 @@ impl V<'_> {
         self.raid(&st.raid);
         self.filesystems(&st.filesystems);
         self.luks(&st.luks);
-        let fs_names: HashSet<&str> = st
-            .filesystems
-            .iter()
-            .filter_map(|f| f.name.as_deref())
-            .collect();
 
         for f in &st.files {
-            self.node(&f.node, &fs_names);
+            self.node(&f.node);
             self.mode(f.mode, &f.node.at.key("mode"));
             if self.version.is_v2() && f.mode.is_none() && f.append.is_empty() {
                 self.r.warn(&f.node.at.key("mode"), Kind::ModeUnset);
@@ -397,7 +424,7 @@ impl V<'_> {
             }
         }
         for d in &st.directories {
-            self.node(&d.node, &fs_names);
+            self.node(&d.node);
             self.mode(d.mode, &d.node.at.key("mode"));
             if self.version.is_v2() && d.mode.is_none() {
                 self.r.warn(&d.node.at.key("mode"), Kind::ModeUnset);
@@ -409,7 +436,7 @@ impl V<'_> {
             .filter_map(|d| d.node.path.as_deref())
             .collect();
         for l in &st.links {
-            self.node(&l.node, &fs_names);
+            self.node(&l.node);
             let hard = l.hard == Some(true);
             if let Some(t) = l.target.as_deref() {
                 // A symlink's target is text (only its length and NULs matter); a hard link's

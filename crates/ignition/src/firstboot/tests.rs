@@ -231,6 +231,33 @@ fn storage_runs_between_the_fetch_and_the_files_with_mounts_around_the_files() {
     );
 }
 
+/// A spec 2.x filesystem without a name (nothing refers to it) is made like any other.
+#[test]
+fn a_nameless_v2_filesystem_is_made() {
+    let e = env("keel.slot=A", true);
+    let cfg = r#"{"ignition":{"version":"2.2.0"},"storage":{
+        "filesystems":[{"mount":{"device":"/dev/vdb","format":"ext4","label":"scratch"}}],
+        "files":[{"filesystem":"root","path":"/etc/hostname","mode":420,"contents":{"source":"data:,n"}}]}}"#;
+    fs::write(e.dir.path().join("oem/config.ign"), cfg).unwrap();
+    let fake = Recorder::default();
+    let s = run(&e.paths, &MapFetcher::new(), &fake, &Tools::default()).unwrap();
+    assert_eq!(
+        fake.calls(),
+        [
+            "/sbin/blkid -p -o export /dev/vdb",
+            "/sbin/mke2fs -F -q -t ext4 -L scratch /dev/vdb"
+        ]
+    );
+    assert_eq!(
+        s.storage,
+        ["created ext4 filesystem on /dev/vdb (label scratch)"]
+    );
+    assert_eq!(
+        fs::read_to_string(e.paths.root.join("etc/hostname")).unwrap(),
+        "n"
+    );
+}
+
 /// Every node below `root` (not following symlinks): kind, mode, contents or target.
 fn walk(root: &Path) -> Vec<String> {
     use std::os::unix::fs::MetadataExt;

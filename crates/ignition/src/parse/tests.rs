@@ -556,3 +556,46 @@ fn unit_text_may_start_before_its_first_section() {
         )]
     );
 }
+
+/// Spec 2.x `filesystems[].name` is optional (only what refers to a filesystem needs it);
+/// a node on a filesystem nothing defines is an error at its `filesystem`, or a warning while
+/// a referenced config may still define it.
+#[test]
+fn v2_filesystem_names_are_optional_and_references_must_resolve() {
+    let nameless = v2(
+        r#""storage":{"filesystems":[{"mount":{"device":"/dev/vdb","format":"ext4"}}],
+        "files":[{"filesystem":"root","path":"/a","mode":420}]}"#,
+    );
+    assert_eq!(errors(&nameless), []);
+    let cfg = parse(nameless.as_bytes()).unwrap();
+    assert_eq!(cfg.storage.filesystems[0].name, None);
+
+    let undefined = v2(
+        r#""storage":{"filesystems":[{"mount":{"device":"/dev/vdb","format":"ext4"}}],
+        "files":[{"filesystem":"root","path":"/a","mode":420},{"filesystem":"data","path":"/b","mode":420}],
+        "links":[{"filesystem":"data","path":"/l","target":"/a"}]}"#,
+    );
+    assert_eq!(
+        errors(&undefined),
+        [
+            (
+                "$.storage.files[1].filesystem".to_string(),
+                Kind::UndefinedFilesystem
+            ),
+            (
+                "$.storage.links[0].filesystem".to_string(),
+                Kind::UndefinedFilesystem
+            )
+        ]
+    );
+
+    let referencing = r#"{"ignition":{"version":"2.2.0","config":{"append":[{"source":"http://cfg/c"}]}},
+        "storage":{"files":[{"filesystem":"data","path":"/b","mode":420}]}}"#;
+    assert_eq!(
+        warnings(referencing),
+        [(
+            "$.storage.files[0].filesystem".to_string(),
+            Kind::UndefinedFilesystem
+        )]
+    );
+}

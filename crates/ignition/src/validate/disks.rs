@@ -285,14 +285,9 @@ impl V<'_> {
             if needs_device {
                 self.abs_path(f.device.as_deref(), &dev_at);
             }
-            if self.version.is_v2() {
-                if f.name.as_deref().unwrap_or("").is_empty() {
-                    self.r.error(&at.key("name"), Kind::NameMissing);
-                }
-                if let Some(p) = &f.path {
-                    self.abs_path(Some(p), &at.key("path"));
-                }
-            } else if let Some(p) = &f.path {
+            // 2.x: `name` is optional; only files, directories and links that refer to the
+            // filesystem need it (see `filesystem_names`).
+            if let Some(p) = &f.path {
                 self.abs_path(Some(p), &at.key("path"));
             }
             match f.format.as_deref() {
