@@ -253,7 +253,7 @@ fn power_cuts_during_an_offline_install_never_leave_a_half_written_bootable_disk
         // have one.
         sh(
             &mut vm,
-            "printf 'label: gpt\\n,64M\\n' | sfdisk -q /dev/vda && mkfs.ext4 -q /dev/vda1 && mount /dev/vda1 /run/busy",
+            "printf 'label: gpt\\n,64M\\n' | sfdisk -q /dev/vda && mkfs.ext4 -F -q /dev/vda1 && mount /dev/vda1 /run/busy",
         )?;
         let (code, out) = sh_status(&mut vm, INSTALL_CMD)?;
         ensure!(
