@@ -136,7 +136,7 @@ fn data_url_header(header: &str) -> Result<bool, String> {
             "multipart",
         ];
         let ty_ok = known.iter().any(|k| ty.starts_with(k))
-            || ty.len() > 2 && ty[..2].eq_ignore_ascii_case("x-");
+            || ty.len() > 2 && ty.as_bytes()[..2].eq_ignore_ascii_case(b"x-");
         if !is_token(ty) || !is_token(sub) || !ty_ok {
             return Err(format!("invalid media type {media:?}"));
         }
@@ -321,6 +321,35 @@ mod tests {
         assert!(decode_data_url("data:;base64,ZXh=ZXh=")
             .unwrap_err()
             .starts_with("illegal base64 data at input byte"));
+    }
+
+    /// Found by fuzzing (fuzz/, target data_url): a media type with a multi-byte character in
+    /// its first two bytes panicked (a `str` sliced inside a character); it is refused.
+    #[test]
+    fn non_ascii_media_type_is_refused_not_a_panic() {
+        for url in [
+            "data:t\u{50f}ext/plain,x",
+            "data:\u{83c8}:text/64,bGQ=",
+            "data:l\u{549}f/plain;=\"@a,aGV",
+            "data:X-\u{e9}/y,x",
+        ] {
+            let err = decode_data_url(url).unwrap_err();
+            assert!(err.starts_with("invalid media type"), "{url}: {err}");
+            assert!(check_url(url, Version::new(3, 5)).is_err(), "{url}");
+        }
+        // In a config: an error in the report.
+        let cfg = r#"{"ignition": {"version": "3.0.0"}, "storage": {"files": [
+            {"path": "/x", "contents": {"source": "data:t\u050fext/plain,x"}}]}}"#;
+        let report = crate::parse(cfg.as_bytes()).unwrap_err();
+        assert!(
+            report.to_string().contains("invalid media type"),
+            "{report}"
+        );
+        // `x-` types still pass, in any case.
+        assert_eq!(
+            decode_data_url("data:X-custom/thing,ok").as_deref(),
+            Ok(&b"ok"[..])
+        );
     }
 
     #[test]
