@@ -64,7 +64,8 @@ pub enum ApplyError {
     /// Fetching the config's CAs failed.
     #[error("{0}")]
     Config(Report),
-    /// A resource could not be fetched or verified.
+    /// A resource could not be fetched or verified (`at`: its `source`, or its
+    /// `verification.hash` when the data does not match).
     #[error("{at}: {source}")]
     Fetch {
         /// Config path of the resource.
@@ -357,15 +358,14 @@ pub fn prepare_with(
         source,
     })?;
     let mut fetch = |r: &Resource| {
-        let at = r.at.key("source").to_string();
         let (mut file, path) = staging.file().map_err(|source| ApplyError::Io {
-            at: at.clone(),
+            at: r.at.key("source").to_string(),
             path: staging.dir().to_path_buf(),
             source,
         })?;
         fetch_resource_to(fetcher, r, cfg.version, &opts, &mut file).map_err(|source| {
             ApplyError::Fetch {
-                at: at.clone(),
+                at: source.path(r).to_string(),
                 source,
             }
         })?;

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::model::{Proxy, Resource, Timeouts};
+use crate::report::JsonPath;
 use crate::resource;
 use crate::version::Version;
 
@@ -82,6 +83,17 @@ pub enum FetchError {
     /// The fake has nothing for this URL.
     #[error("no such resource: {0}")]
     NotFound(String),
+}
+
+impl FetchError {
+    /// The JSON path a failure to fetch `res` is reported at: its `verification.hash` when
+    /// the data does not match it (as Ignition names it), else its `source`.
+    pub fn path(&self, res: &Resource) -> JsonPath {
+        match self {
+            FetchError::Verify(_) => res.at.key("verification").key("hash"),
+            _ => res.at.key("source"),
+        }
+    }
 }
 
 /// What a fetch may use besides the URL.

@@ -1,5 +1,8 @@
 //! `ignition`: validate an Ignition config, apply it into a directory tree, or run the first
 //! boot from the initramfs.
+//!
+//! Exit status, the same for every command: 0 on success, [`FAILED`] (1) when the config is
+//! invalid or could not be applied (or first boot failed), 2 for a usage error.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -8,9 +11,19 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// Every failure: an invalid config, one that could not be fetched or applied, a failed
+/// first boot. (Usage errors exit 2, as clap does.)
+const FAILED: u8 = 1;
+
 /// Validate and apply Ignition configs (spec 2.0–2.4 and 3.0–3.5).
 #[derive(Debug, Parser)]
-#[command(name = "ignition", version, about)]
+#[command(
+    name = "ignition",
+    version,
+    about,
+    after_help = "Exit status: 0 on success; 1 when the config is invalid or could not be \
+                  applied (validate, apply and firstboot alike); 2 for a usage error."
+)]
 struct Cli {
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -21,12 +34,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check a config: warnings go to stderr; exit status 1 with every error if invalid.
+    /// Check a config: warnings go to stderr; every error too, and exit status 1, if invalid.
     Validate {
         /// Config file ("-" for standard input).
         file: PathBuf,
     },
-    /// Validate a config, fetch what it references, and apply it into a directory tree.
+    /// Validate a config, fetch what it references, and apply it into a directory tree; exit
+    /// status 1 when it is invalid or cannot be applied.
     Apply {
         /// Directory that plays the root of the machine being provisioned.
         #[arg(long)]
@@ -75,6 +89,23 @@ fn read_input(file: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// An error with its causes, each said once: `{:#}` would join every cause's text to its
+/// parent's, and the library's errors already end with their cause's text.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Prints every finding on its own line (`error: $.path: reason`).
 fn print_report(report: &ignition::Report) {
     for e in &report.entries {
@@ -97,7 +128,7 @@ fn firstboot(args: FirstbootArgs) -> Result<ExitCode> {
             Ok(Decision::Run { .. }) => "run local",
             Err(e) => {
                 eprintln!("ignition: error: {e}");
-                return Ok(ExitCode::FAILURE);
+                return Ok(ExitCode::from(FAILED));
             }
         };
         println!("{answer}");
@@ -151,7 +182,7 @@ fn firstboot(args: FirstbootArgs) -> Result<ExitCode> {
                 eprintln!("ignition: {line}");
             }
             eprintln!("ignition: first boot failed: {e}; the marker is kept, so the next boot tries again (resuming what this one finished)");
-            Ok(ExitCode::FAILURE)
+            Ok(ExitCode::from(FAILED))
         }
     }
 }
@@ -170,7 +201,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Err(report) => {
                     print_report(&report);
-                    Ok(ExitCode::FAILURE)
+                    Ok(ExitCode::from(FAILED))
                 }
             }
         }
@@ -182,7 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(report) => {
                     print_report(&report);
                     eprintln!("nothing was applied");
-                    return Ok(ExitCode::FAILURE);
+                    return Ok(ExitCode::from(FAILED));
                 }
             };
             for w in &cfg.warnings {
@@ -222,8 +253,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("error: {}", error_line(&e));
+            ExitCode::from(FAILED)
         }
     }
 }

@@ -35,7 +35,7 @@ pub fn fetch_options(cfg: &Config, fetcher: &dyn Fetcher) -> Result<FetchOptions
         match fetch_resource(fetcher, ca, cfg.version, &opts) {
             Ok(pem) => opts.ca_pems.push(pem),
             Err(e) => report.error_msg(
-                &ca.at.key("source"),
+                &e.path(ca),
                 Kind::SourceRequired,
                 format!("fetching certificate authority: {e}"),
             ),
@@ -75,7 +75,7 @@ fn fetch_child(
         Ok(b) => b,
         Err(e) => {
             report.error_msg(
-                &res.at.key("source"),
+                &e.path(res),
                 Kind::SourceRequired,
                 format!("fetching referenced config: {e}"),
             );
@@ -567,7 +567,7 @@ mod tests {
     }
 
     #[test]
-    fn fetch_failure_and_hash_mismatch_are_errors_at_the_source() {
+    fn fetch_failure_and_hash_mismatch_are_errors_at_the_source_and_the_hash() {
         let parent = cfg(&format!(
             r#"{{"ignition":{{"version":"3.0.0","config":{{"merge":[
                 {{"source":"http://cfg/missing"}},
@@ -581,7 +581,7 @@ mod tests {
             paths,
             [
                 "$.ignition.config.merge[0].source",
-                "$.ignition.config.merge[1].source"
+                "$.ignition.config.merge[1].verification.hash"
             ]
         );
     }

@@ -115,9 +115,11 @@ pub fn parse_options(text: &str) -> Result<Vec<UnitOption>, String> {
                 loop {
                     match lx.next_char() {
                         Some('=') => break,
-                        Some('\n' | '\r') => return Err(format!(
+                        Some('\n' | '\r') => {
+                            return Err(format!(
                             "line {line}: unexpected newline encountered while parsing option name"
-                        )),
+                        ))
+                        }
                         Some(c) => name.push(c),
                         None => {
                             return Err(format!(

@@ -224,10 +224,13 @@ fn a_missing_resource_or_bad_hash_applies_nothing() {
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{source}: must fail");
-        assert!(
-            err.contains("$.storage.files[1].contents.source"),
-            "{source}: names the resource: {err}"
-        );
+        // A bad hash is named where Ignition names it: the verification hash.
+        let at = if verification.is_empty() {
+            "$.storage.files[1].contents.source"
+        } else {
+            "$.storage.files[1].contents.verification.hash"
+        };
+        assert!(err.contains(at), "{source}: names the resource: {err}");
         assert_eq!(
             fs::read_dir(&root).unwrap().count(),
             0,
