@@ -4,10 +4,14 @@
 //!  * [`commands`]: `status`, `mark-good` and `set-next`.
 //!  * [`esp`]: the kernel's answer to "is this directory the mounted ESP" (the commands that
 //!    write refuse any other directory).
+//!  * [`version`]: release versions and their order (dotted numbers, semver-like).
+//!  * [`wave`]: rollout plans (waves, pulled) and a node's stable place in the fleet.
 //!  * [`window`]: locksmith's reboot windows (`Thu 04:00` + `1h30m`): open, next opening.
 //!  * [`utc`]: UTC instants as seconds, weekdays and RFC 3339 text (time is always an argument).
 
 pub mod commands;
 pub mod esp;
 pub mod utc;
+pub mod version;
+pub mod wave;
 pub mod window;
