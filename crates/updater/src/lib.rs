@@ -1,6 +1,8 @@
 //! Keel's updater library: what the `updater` binary does, as functions over paths so tests
 //! run them on a directory standing in for the ESP.
 //!
+//!  * [`config`]: update.conf (`/etc/keel`, and CL's `/etc/coreos`): fragments → merged →
+//!    validated [`config::Settings`].
 //!  * [`commands`]: `status`, `mark-good` and `set-next`.
 //!  * [`esp`]: the kernel's answer to "is this directory the mounted ESP" (the commands that
 //!    write refuse any other directory).
@@ -12,6 +14,7 @@
 //!  * [`utc`]: UTC instants as seconds, weekdays and RFC 3339 text (time is always an argument).
 
 pub mod commands;
+pub mod config;
 pub mod esp;
 pub mod strategy;
 pub mod utc;
