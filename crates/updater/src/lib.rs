@@ -9,6 +9,8 @@
 //!  * [`version`]: release versions and their order (dotted numbers, semver-like).
 //!  * [`wave`]: rollout plans (waves, pulled) and a node's stable place in the fleet.
 //!  * [`window`]: locksmith's reboot windows (`Thu 04:00` + `1h30m`): open, next opening.
+//!  * [`policy`]: which release to take (waves, pulled and failed releases, no silent
+//!    downgrade), with the reason.
 //!  * [`state`]: the update state machine, its JSON state file and the failed-release record.
 //!  * [`strategy`]: reboot strategies (`reboot`, `etcd-lock`, `fleetlock`, `off`), the next
 //!    reboot step, and the [`strategy::Lock`] seam for locksmith and FleetLock.
@@ -17,6 +19,7 @@
 pub mod commands;
 pub mod config;
 pub mod esp;
+pub mod policy;
 pub mod state;
 pub mod strategy;
 pub mod utc;
