@@ -13,12 +13,13 @@
 use serde_json::Value;
 
 use crate::report::{JsonPath, Kind, Report};
+use crate::version::Version;
 
-/// Decoding state: the minor version of the spec being decoded (fields carry the minor version
-/// that introduced them) and the report findings go to.
+/// Decoding state: the spec version being decoded (fields carry the version that introduced
+/// them) and the report findings go to.
 pub struct Cx<'a> {
-    /// Minor version of the config's spec (e.g. 2 for 3.2.0).
-    pub minor: u32,
+    /// The config's spec version.
+    pub version: Version,
     /// Where findings go.
     pub report: &'a mut Report,
 }
@@ -132,36 +133,48 @@ impl<T: Decode + Default> Decode for Vec<T> {
     }
 }
 
-/// A field of a raw struct: its JSON key and the minor version that introduced it.
+/// A field of a raw struct: its JSON key and the versions that have it.
 pub struct Field {
+    /// The Rust field's name.
+    pub name: &'static str,
     /// JSON key as the spec spells it.
     pub key: &'static str,
-    /// First minor version (within the spec line) that has the field.
-    pub since: u32,
+    /// The first minor version that has the field, in spec 2.x and in 3.x (`None`: not in
+    /// that line). A struct used by one line only gives the same minor for both.
+    pub since: [Option<u32>; 2],
+}
+
+impl Field {
+    /// The minor version of `version`'s line that introduced the field, if the line has it.
+    fn since(&self, version: Version) -> Option<u32> {
+        self.since[usize::from(!version.is_v2())]
+    }
 }
 
 /// Finds which field `key` names, warning about unknown keys and case-only matches.
 /// Returns the index into `fields`.
 pub fn match_key(key: &str, fields: &[Field], at: &JsonPath, cx: &mut Cx) -> Option<usize> {
     let here = at.key(key);
+    let in_line = |f: &Field| f.since(cx.version).is_some();
     let found = fields
         .iter()
-        .position(|f| f.key == key)
+        .position(|f| in_line(f) && f.key == key)
         .map(|i| (i, true))
         .or_else(|| {
             fields
                 .iter()
-                .position(|f| f.key.eq_ignore_ascii_case(key))
+                .position(|f| in_line(f) && f.key.eq_ignore_ascii_case(key))
                 .map(|i| (i, false))
         });
+    let since = |i: usize| fields[i].since(cx.version).unwrap_or(0);
     match found {
-        Some((i, _)) if fields[i].since > cx.minor => {
+        Some((i, _)) if since(i) > cx.version.minor => {
             cx.report.warn_msg(
                 &here,
                 Kind::UnusedKey,
                 format!(
                     "unused key {key}: it is not part of this spec version (added in minor version {})",
-                    fields[i].since
+                    since(i)
                 ),
             );
             None
@@ -188,12 +201,16 @@ pub fn match_key(key: &str, fields: &[Field], at: &JsonPath, cx: &mut Cx) -> Opt
 
 /// Declares a raw spec struct (all fields optional or lists) and its [`Decode`] impl.
 ///
+/// `since N` names the minor version that introduced a field; a struct that both spec lines
+/// use gives it per line, `since [N2, N3]`, with `_` for a line that does not have the field.
+///
 /// ```text
 /// raw_struct! {
 ///     /// A file.
 ///     pub struct File {
 ///         path: Option<String> = "path",
 ///         overwrite: Option<bool> = "overwrite" since 2,
+///         resize: Option<bool> = "resize" since [_, 2],
 ///     }
 /// }
 /// ```
@@ -203,7 +220,7 @@ macro_rules! raw_struct {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $field:ident : $ty:ty = $key:literal $(since $since:literal)? ),* $(,)?
+            $( $field:ident : $ty:ty = $key:literal $(since $since:tt)? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -227,15 +244,19 @@ macro_rules! raw_struct {
                     }
                 };
                 const FIELDS: &[$crate::decode::Field] = &[
-                    $( $crate::decode::Field { key: $key, since: $crate::raw_struct!(@since $($since)?) }, )*
+                    $( $crate::decode::Field {
+                        name: stringify!($field),
+                        key: $key,
+                        since: $crate::raw_struct!(@since $($since)?),
+                    }, )*
                 ];
                 let mut out = Self::default();
                 for (k, val) in obj {
                     let Some(i) = $crate::decode::match_key(k, FIELDS, at, cx) else { continue };
                     let here = at.key(k);
-                    let key = FIELDS[i].key;
+                    let name = FIELDS[i].name;
                     $(
-                        if key == $key {
+                        if name == stringify!($field) {
                             if let Some(x) = $crate::decode::Decode::decode(val, &here, cx) {
                                 out.$field = x;
                             }
@@ -247,6 +268,11 @@ macro_rules! raw_struct {
             }
         }
     };
-    (@since) => { 0 };
-    (@since $s:literal) => { $s };
+    (@since) => { [Some(0), Some(0)] };
+    (@since [$v2:tt, $v3:tt]) => {
+        [$crate::raw_struct!(@minor $v2), $crate::raw_struct!(@minor $v3)]
+    };
+    (@since $s:literal) => { [Some($s), Some($s)] };
+    (@minor _) => { None };
+    (@minor $m:literal) => { Some($m) };
 }

@@ -5,7 +5,8 @@
 //!  * [`version`] reads `ignition.version` and picks the raw parser;
 //!  * [`spec`] holds the raw types per spec line, decoded by [`decode`] (unknown keys are
 //!    warnings, never errors);
-//!  * [`translate`] maps them into the one internal [`model`];
+//!  * [`lift`] turns a 2.x config into the 3.x raw form, keeping what only 2.x says in a
+//!    record, and [`translate`] maps the 3.x raw form into the one internal [`model`];
 //!  * [`validate`] finds every problem at once, each with its JSON path ([`report`]);
 //!  * [`merge`] fetches and combines referenced configs (merge/append/replace);
 //!  * [`plan`] turns a valid config into ordered operations, without I/O;
@@ -23,6 +24,7 @@ pub mod cmdline;
 pub mod decode;
 pub mod fetch;
 pub mod firstboot;
+pub mod lift;
 pub mod merge;
 pub mod model;
 pub mod networkd;

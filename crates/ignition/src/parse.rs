@@ -1,6 +1,6 @@
-//! Bytes → validated [`Config`]: detect the version, decode the raw spec types, translate them
-//! into the model and validate it. Every error is returned at once; warnings travel with the
-//! config.
+//! Bytes → validated [`Config`]: detect the version, decode the raw spec types (lifting 2.x
+//! into the 3.x raw form), translate them into the model and validate it. Every error is
+//! returned at once; warnings travel with the config.
 
 use serde_json::Value;
 
@@ -8,7 +8,7 @@ use crate::decode::{Cx, Decode};
 use crate::model::Config;
 use crate::report::{JsonPath, Kind, Report, Severity};
 use crate::spec::{v2, v3};
-use crate::{translate, validate, version};
+use crate::{lift, translate, validate, version};
 
 /// Parses and validates a config. On success the config holds its warnings
 /// ([`Config::warnings`]); on failure the report holds every error (and the warnings).
@@ -79,15 +79,16 @@ fn parse_config(bytes: &[u8], root: &JsonPath, whole: bool) -> Result<Config, Re
         return Err(report);
     };
     let mut cx = Cx {
-        minor: ver.minor,
+        version: ver,
         report: &mut report,
     };
     let mut cfg = if ver.is_v2() {
         let raw = v2::Config::decode(&doc, root, &mut cx).unwrap_or_default();
-        translate::from_v2(raw, ver, root, &mut report)
+        let lifted = lift::lift(raw, ver, root, &mut report);
+        translate::translate(lifted.config, Some(&lifted.v2), ver, root)
     } else {
         let raw = v3::Config::decode(&doc, root, &mut cx).unwrap_or_default();
-        translate::from_v3(raw, ver, root)
+        translate::translate(raw, None, ver, root)
     };
 
     // A field that failed to decode is left unset; findings below it would only repeat it.

@@ -448,6 +448,76 @@ fn keys_from_later_versions_are_unused() {
     assert_eq!(w[0].0, "$.storage.disks[0].partitions[0].sizeMiB");
 }
 
+/// A type both spec lines share knows each line's keys: a 2.x-only key is unused in 3.x and
+/// the other way round, and a key's minor version is its line's.
+#[test]
+fn shared_raw_types_know_each_lines_keys() {
+    let w = warnings(&v3(
+        r#""storage":{"files":[{"path":"/a","filesystem":"root","append":[]}],
+            "disks":[{"device":"/dev/vda","partitions":[{"label":"a","size":8}]}]}"#,
+    ));
+    assert_eq!(
+        w,
+        [
+            ("$.storage.files[0].filesystem".into(), Kind::UnusedKey),
+            (
+                "$.storage.disks[0].partitions[0].size".into(),
+                Kind::UnusedKey
+            )
+        ]
+    );
+    let w = warnings(&v2(
+        r#""passwd":{"groups":[{"name":"g","shouldExist":false}]},
+            "storage":{"luks":[]}"#,
+    ));
+    assert_eq!(
+        w,
+        [
+            ("$.passwd.groups[0].shouldExist".into(), Kind::UnusedKey),
+            ("$.storage.luks".into(), Kind::UnusedKey)
+        ]
+    );
+    let cfg = parse(
+        br#"{"ignition":{"version":"2.0.0"},"storage":{"raid":[{"name":"md0","level":"raid1","devices":["/dev/a","/dev/b"],"options":["x"]}]}}"#,
+    )
+    .unwrap();
+    assert!(cfg.warnings[0].message.contains("added in minor version 2"));
+    assert!(cfg.storage.raid[0].options.is_empty());
+}
+
+/// The lift keeps 2.x's JSON paths: referenced configs under `append`, appended contents
+/// at `contents`; filesystems keep their names and shapes, networkd units their paths.
+#[test]
+fn lifted_2x_configs_keep_their_paths() {
+    let cfg = parse(
+        br#"{"ignition":{"version":"2.2.0","config":{"append":[{"source":"data:,%7B%7D"}]}},
+        "storage":{"filesystems":[{"name":"oem","mount":{"device":"/dev/vda6","format":"ext4","create":{"force":true,"options":["-m0"]}}},
+                                  {"name":"sys","path":"/sysroot"}],
+          "files":[{"filesystem":"oem","path":"/x","append":true,"mode":420,"contents":{"source":"data:,y"}}]},
+        "networkd":{"units":[{"name":"a.network","contents":"[Match]\nName=eth0"}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.ignition.merge[0].at.to_string(), "$.ignition.config.append[0]");
+    let f = &cfg.storage.files[0];
+    assert_eq!(f.append[0].at.to_string(), "$.storage.files[0].contents");
+    assert_eq!(f.node.filesystem.as_deref(), Some("oem"));
+    let fs = &cfg.storage.filesystems;
+    assert_eq!(
+        (fs[0].name.as_deref(), fs[0].has_mount, fs[0].has_create),
+        (Some("oem"), true, true)
+    );
+    assert_eq!(
+        (fs[0].wipe_filesystem, fs[0].options.clone()),
+        (Some(true), vec!["-m0".to_string()])
+    );
+    assert_eq!(fs[0].device.as_deref(), Some("/dev/vda6"));
+    assert_eq!(
+        (fs[1].has_mount, fs[1].path.as_deref()),
+        (false, Some("/sysroot"))
+    );
+    assert_eq!(cfg.networkd[0].at.to_string(), "$.networkd.units[0]");
+}
+
 #[test]
 fn keys_match_case_insensitively_with_a_warning() {
     let cfg = parse(br#"{"Ignition":{"Version":"3.0.0"},"storage":{"files":[{"PATH":"/etc/x"}]}}"#)
