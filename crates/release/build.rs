@@ -7,11 +7,18 @@
 //!  * neither: trusts no compiled-in key (`coreos-install` then needs `-k KEYFILE`).
 //!
 //! Both at once, or the TEST key given as `KEEL_TRUSTED_KEY`, fail the build.
+//!
+//! The TUF root the updater trusts (src/tuf.rs, build/tuf_root.rs) is chosen the same way: the
+//! feature `test-keys` embeds the repository's TEST root (keys/tuf/root.json);
+//! `KEEL_TUF_ROOT=/abs/path/root.json` embeds that root and fails the build if it shares a key
+//! with the TEST root; neither embeds none.
 
 use std::path::PathBuf;
 
 #[path = "build/decide.rs"]
 mod decide;
+#[path = "build/tuf_root.rs"]
+mod tuf_root;
 
 use decide::Decision;
 
@@ -54,4 +61,45 @@ fn main() {
          pub(crate) const PRODUCTION_KEY_SOURCE: Option<&str> = {source:?};\n"
     );
     std::fs::write(out.join("trust.rs"), generated).expect("writing OUT_DIR/trust.rs");
+    tuf_root(&out, test_feature);
+}
+
+/// The TUF root: OUT_DIR/tuf_root.rs, and for a production build OUT_DIR/tuf-root.json.
+fn tuf_root(out: &std::path::Path, test_feature: bool) {
+    println!("cargo:rerun-if-env-changed=KEEL_TUF_ROOT");
+    println!("cargo:rerun-if-changed=keys/tuf/root.json");
+    println!("cargo:rerun-if-changed=build/tuf_root.rs");
+    let root = std::env::var_os("KEEL_TUF_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    if let Some(path) = &root {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let test_root = std::fs::read("keys/tuf/root.json").expect("reading keys/tuf/root.json");
+    let decision = tuf_root::decide(
+        test_feature,
+        root.as_deref(),
+        |p| std::fs::read(p),
+        &test_root,
+    )
+    .unwrap_or_else(|msg| {
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    });
+    let generated = match decision {
+        tuf_root::Decision::Test => "const BUILD_ROOT: BuildRoot = BuildRoot::Test;\n".to_string(),
+        tuf_root::Decision::Production(bytes) => {
+            std::fs::write(out.join("tuf-root.json"), bytes)
+                .expect("writing OUT_DIR/tuf-root.json");
+            format!(
+                "const BUILD_ROOT: BuildRoot = BuildRoot::Production(include_bytes!(\
+                 concat!(env!(\"OUT_DIR\"), \"/tuf-root.json\")), {:?});\n",
+                root.map(|p| p.display().to_string()).unwrap_or_default()
+            )
+        }
+        tuf_root::Decision::Unconfigured => {
+            "const BUILD_ROOT: BuildRoot = BuildRoot::None;\n".to_string()
+        }
+    };
+    std::fs::write(out.join("tuf_root.rs"), generated).expect("writing OUT_DIR/tuf_root.rs");
 }

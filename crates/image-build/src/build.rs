@@ -11,6 +11,8 @@ use slots::store::{encode_state, fallback_record};
 use slots::BootState;
 
 use crate::rootfs::RootfsSpec;
+use crate::tuf_keys::{self, SigningKeys};
+use crate::update_repo;
 use crate::{cmd, disk, factory, fat, grub, initramfs, os, pxe, release, rootfs, tools, trim};
 
 /// What to build and where.
@@ -35,6 +37,9 @@ pub struct Options {
     /// The release server the live system's `coreos-install` uses when given no `-b`
     /// (`keel.release_url=` in the example iPXE scripts).
     pub release_url: Option<String>,
+    /// TUF keys ([`tuf_keys`]) that sign the channel's update repository `OUT/update/<channel>/`;
+    /// without them none is published.
+    pub tuf_keys: Option<PathBuf>,
 }
 
 /// Sizes of what was built, in bytes.
@@ -106,6 +111,15 @@ pub fn build(opts: &Options) -> Result<Report> {
     // Check the signing key first: a missing or refused --signing-key fails now, not after the
     // whole build.
     let key = release::signing_key(opts.signing_key.as_deref(), ::release::TRUST)?;
+    let tuf = opts
+        .tuf_keys
+        .as_deref()
+        .map(|dir| -> Result<SigningKeys> {
+            let keys = SigningKeys::from_dir(dir)?;
+            tuf_keys::check_keys(::release::TRUST, &keys)?;
+            Ok(keys)
+        })
+        .transpose()?;
     for (what, name) in [("version", &opts.version), ("channel", &opts.channel)] {
         anyhow::ensure!(
             ::release::layout::valid_version(name),
@@ -233,6 +247,25 @@ pub fn build(opts: &Options) -> Result<Report> {
         pxe::write_carried(&opts.out.join("pxe"), dir, opts.release_url.as_deref())
     })?;
     tracing::info!(image = %published.image.display(), sha256 = %published.sha256, key = %published.key_id, test_key = published.test_key, "release published");
+    // The channel's update repository (OUT/update/<channel>/), appended to; nothing else reads it.
+    if let Some(keys) = &tuf {
+        step("update repository (TUF)", || {
+            let repo = update_repo::channel_dir(&opts.out, &opts.channel);
+            let p = update_repo::publish(&update_repo::Publish {
+                repo: &repo,
+                channel: &opts.channel,
+                version: &opts.version,
+                payload: &usr_image,
+                kernel: &vmlinuz,
+                initrd: &initrd,
+                keys,
+                expiry: update_repo::Expiry::default(),
+                now: jiff::Timestamp::now(),
+            })?;
+            tracing::info!(repo = %repo.display(), version = %opts.version, releases = p.releases, edition = p.timestamp_version, "update repository signed");
+            Ok(())
+        })?;
+    }
 
     report.usr_image = size(&usr_image);
     report.usr_partition = opts.sizes.usr_mib << 20;

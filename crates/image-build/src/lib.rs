@@ -19,6 +19,9 @@
 //!  * [`disk`]: the GPT disk image assembled from the partition files.
 //!  * [`pxe`]: the live kernel + initramfs that run the whole OS from RAM.
 //!  * [`release`]: the compressed, signed disk image under `OUT/release/` for `coreos-install -b`.
+//!  * [`update_repo`]: a channel's TUF update repository (`OUT/update/<channel>/`): each
+//!    release's slot payload, kernel and initramfs, and the signed manifest that lists them.
+//!  * [`tuf_keys`]: the TUF keys that sign it.
 //!  * [`build`]: the steps in order, and the size report.
 
 pub mod accounts;
@@ -36,4 +39,6 @@ pub mod release;
 pub mod rootfs;
 pub mod tools;
 pub mod trim;
+pub mod tuf_keys;
 pub mod units;
+pub mod update_repo;

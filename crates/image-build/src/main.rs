@@ -46,6 +46,12 @@ struct Cli {
     /// from it.
     #[arg(long, value_name = "URL")]
     release_url: Option<String>,
+    /// TUF key directory (root.json and the targets, snapshot and timestamp keys; see
+    /// crates/release/keys/tuf/README.md) that signs the channel's update repository, published
+    /// to OUT/update/CHANNEL/ (earlier releases there are kept). Without it none is published.
+    /// Keel's public TEST keys (crates/release/keys/tuf) are accepted only by a test build.
+    #[arg(long, value_name = "DIR")]
+    tuf_keys: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -76,6 +82,7 @@ fn main() -> Result<()> {
         signing_key: cli.signing_key,
         channel: cli.channel,
         release_url: cli.release_url,
+        tuf_keys: cli.tuf_keys,
     };
     let report = build(&opts)?;
     println!("{report}");

@@ -11,11 +11,17 @@
 //!  * [`sign`]: the signed [`Statement`] of what a release image is (version, channel, file name,
 //!    size, SHA-256), its `.sig` file ([`SignedStatement`]), and [`StreamHash`], one streaming
 //!    pass over the compressed image checked against the statement at the end.
+//!  * [`tuf`]: which TUF root the updater trusts, chosen at build time like the release key
+//!    (`--features test-keys` or `KEEL_TUF_ROOT`), and [`tuf::check_root`].
+//!  * [`manifest`]: a channel's `manifest.json` in its TUF update repository: the releases, each
+//!    a slot payload, a kernel and an initramfs named by version.
 
 pub mod keys;
 pub mod layout;
+pub mod manifest;
 pub mod sign;
 pub mod trust;
+pub mod tuf;
 
 pub use keys::{PublicKey, SecretKey};
 pub use sign::{CheckError, SignedStatement, Statement, StreamHash, Wanted};
