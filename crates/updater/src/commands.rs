@@ -2,6 +2,8 @@
 //! that write (`mark-good`, `set-next`) first check, through `fs`, that the directory is Keel's
 //! mounted ESP, and write nothing anywhere else.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Context, Result};
 use slots::state::MarkOutcome;
 use slots::status::{render, slot_statuses};
@@ -11,8 +13,30 @@ use slots::{BootState, Slot};
 use slots::booted::Booted;
 use slots::layout::esp;
 
-/// Text of `updater status`.
-pub fn status(store: &EspStore, booted: Booted) -> String {
+use crate::config;
+use crate::state::{self, StateFile};
+use crate::status::{self as update_status, UpdateStatus};
+
+/// Where `updater status` reads the update configuration and state.
+#[derive(Clone, Debug)]
+pub struct UpdatePaths {
+    /// update.conf files, lowest precedence first (see [`config::PATHS`]).
+    pub configs: Vec<PathBuf>,
+    /// The daemon's state file (see [`state::DEFAULT_PATH`]).
+    pub state: PathBuf,
+}
+
+impl Default for UpdatePaths {
+    fn default() -> Self {
+        UpdatePaths {
+            configs: config::PATHS.iter().map(PathBuf::from).collect(),
+            state: PathBuf::from(state::DEFAULT_PATH),
+        }
+    }
+}
+
+/// Text of `updater status`: the slot table, then the update fields.
+pub fn status(store: &EspStore, booted: Booted, update: &UpdatePaths) -> String {
     if booted == Booted::Live {
         return "live system: the OS runs from RAM and has no slots\n".to_string();
     }
@@ -34,7 +58,22 @@ pub fn status(store: &EspStore, booted: Booted) -> String {
         }
         out.push_str("  (`updater mark-good` rewrites the boot state records)\n");
     }
+    let running = booted_slot.and_then(|s| store.slot_version(s));
+    out.push('\n');
+    out.push_str(&update_fields(update, running.as_deref()));
     out
+}
+
+/// The update half of `updater status`, read from `paths`.
+fn update_fields(paths: &UpdatePaths, running: Option<&str>) -> String {
+    let loaded = config::load(&paths.configs).map_err(|e| e.to_string());
+    let file = StateFile::load(&paths.state).map_err(|e| e.to_string());
+    update_status::render(&UpdateStatus {
+        settings: loaded.as_ref().map(|l| &l.settings).map_err(String::as_str),
+        warnings: loaded.as_ref().map(|l| &l.warnings[..]).unwrap_or(&[]),
+        running,
+        state: file.as_ref().map(Option::as_ref).map_err(String::as_str),
+    })
 }
 
 /// `updater mark-good`: the booted slot is healthy. Records a rollback when GRUB fell back.
@@ -130,6 +169,14 @@ mod tests {
         }
     }
 
+    /// No update.conf and no state file: a node that never checked.
+    fn no_update_files() -> UpdatePaths {
+        UpdatePaths {
+            configs: vec![],
+            state: "/nonexistent/keel/updater/state.json".into(),
+        }
+    }
+
     /// A fresh image's ESP: grub.cfg, both slots with a kernel and initramfs, A's release,
     /// both copies and the last-good record of the factory state.
     fn esp_with_slots() -> (tempfile::TempDir, EspStore) {
@@ -157,14 +204,15 @@ mod tests {
         let (_d, store) = esp_with_slots();
         let a = Booted::Slot(Slot::A);
         set_next(&store, &Fat, a, Slot::B, 3).unwrap();
-        assert!(status(&store, a).contains("USR-B -                       2          3 no"));
+        assert!(status(&store, a, &no_update_files())
+            .contains("USR-B -                       2          3 no"));
         // GRUB spends the tries; the node comes back up on A.
         let mut spent = store.load().state;
         spent.tries = 0;
         store.check(&Fat).unwrap().save(&spent).unwrap();
         let msg = mark_good(&store, &Fat, a).unwrap();
         assert!(msg.contains("slot B failed its trial"), "{msg}");
-        let text = status(&store, a);
+        let text = status(&store, a, &no_update_files());
         assert!(
             text.contains("USR-A 0.1.0                   2          0 yes   no     *"),
             "{text}"
@@ -219,7 +267,7 @@ mod tests {
             let (_d, store) = esp_with_slots();
             let good = fs::read(store.env_path(1)).unwrap();
             damage(&store.env_path(2));
-            let text = status(&store, Booted::Slot(Slot::A));
+            let text = status(&store, Booted::Slot(Slot::A), &no_update_files());
             assert!(text.contains("env2/grubenv: "), "{what}: {text}");
             let msg = mark_good(&store, &Fat, Booted::Slot(Slot::A)).unwrap();
             assert_eq!(
@@ -264,7 +312,7 @@ mod tests {
         // A power cut tore copy 1 after copy 2 was written: GRUB reads the trial from copy 2,
         // cannot save its try to copy 1 and boots A.
         fs::write(store.env_path(1), [0u8; 1024]).unwrap();
-        let text = status(&store, a);
+        let text = status(&store, a, &no_update_files());
         assert!(text.contains("USR-A 0.1.0                   2"), "{text}");
         assert!(
             text.contains("USR-B -                       0          3"),
@@ -311,8 +359,54 @@ mod tests {
             .unwrap();
             fs::write(store.env_path(1), block).unwrap();
             fs::write(store.env_path(2), block).unwrap();
-            let text = status(&store, a);
+            let text = status(&store, a, &no_update_files());
             assert!(text.contains(b_row), "{next} {tries}: {text}");
         }
+    }
+
+    #[test]
+    fn status_shows_the_update_fields_below_the_slot_table() {
+        let (dir, store) = esp_with_slots();
+        let a = Booted::Slot(Slot::A);
+        let text = status(&store, a, &no_update_files());
+        assert!(
+            text.ends_with(
+                "\nchannel:    stable\nupdates:    on, reboot strategy reboot\nrunning:    0.1.0\n\
+                 newest:     unknown\nupdate:     idle, never checked\n"
+            ),
+            "{text}"
+        );
+
+        let coreos = dir.path().join("coreos-update.conf");
+        let keel = dir.path().join("keel-update.conf");
+        fs::write(&coreos, "GROUP=beta\nREBOOT_STRATEGY=etcd-lock\n").unwrap();
+        fs::write(&keel, "REBOOT_STRATEGY=off\nGRUOP=alpha\n").unwrap();
+        let paths = UpdatePaths {
+            configs: vec![coreos, keel.clone()],
+            state: dir.path().join("state.json"),
+        };
+        let mut file = StateFile {
+            newest: Some("0.2.0".parse().unwrap()),
+            ..StateFile::default()
+        };
+        file.transition(crate::state::UpdateState::Checking)
+            .unwrap();
+        file.save(&paths.state).unwrap();
+        let text = status(&store, a, &paths);
+        let fields = text.split_once("\n\n").unwrap().1;
+        assert_eq!(
+            fields,
+            format!(
+                "channel:    beta\nupdates:    on, reboot strategy off\n\
+                 warning:    {}:2: GRUOP: unknown key, ignored\nrunning:    0.1.0\n\
+                 newest:     0.2.0\nupdate:     checking\nlast check: never\n",
+                keel.display()
+            )
+        );
+
+        fs::write(&paths.state, "{").unwrap();
+        let text = status(&store, a, &paths);
+        assert!(text.contains("update:     unknown: "), "{text}");
+        assert!(text.contains("not an updater state file"), "{text}");
     }
 }

@@ -12,6 +12,7 @@
 //!  * [`policy`]: which release to take (waves, pulled and failed releases, no silent
 //!    downgrade), with the reason.
 //!  * [`state`]: the update state machine, its JSON state file and the failed-release record.
+//!  * [`status`]: the update fields of `updater status` (channel, versions, state, last check).
 //!  * [`strategy`]: reboot strategies (`reboot`, `etcd-lock`, `fleetlock`, `off`), the next
 //!    reboot step, and the [`strategy::Lock`] seam for locksmith and FleetLock.
 //!  * [`utc`]: UTC instants as seconds, weekdays and RFC 3339 text (time is always an argument).
@@ -21,6 +22,7 @@ pub mod config;
 pub mod esp;
 pub mod policy;
 pub mod state;
+pub mod status;
 pub mod strategy;
 pub mod utc;
 pub mod version;

@@ -7,8 +7,9 @@ use clap::{Parser, Subcommand};
 use slots::booted::{self, Booted};
 use slots::store::EspStore;
 use slots::Slot;
-use updater::commands;
+use updater::commands::{self, UpdatePaths};
 use updater::esp::Kernel;
+use updater::{config, state};
 
 /// Keel's A/B updater: slot status, marking the running slot good, arming a slot trial.
 #[derive(Parser, Debug)]
@@ -21,13 +22,20 @@ struct Cli {
     /// Kernel command line to read the booted slot from.
     #[arg(long, default_value = "/proc/cmdline", global = true)]
     cmdline: PathBuf,
+    /// The update daemon's state file, which `status` reports.
+    #[arg(long, default_value = state::DEFAULT_PATH, global = true)]
+    state_file: PathBuf,
+    /// update.conf files, lowest precedence first (repeat the flag for several).
+    #[arg(long, default_values = config::PATHS, global = true)]
+    update_conf: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print each slot's version, priority, tries left and good/failed flags.
+    /// Print each slot's version, priority, tries left and good/failed flags, then the
+    /// channel, the running and newest version, the update state and the last check.
     Status,
     /// Mark the booted slot good (run once the boot is healthy); records a rollback if GRUB
     /// fell back from a slot on trial.
@@ -53,7 +61,13 @@ fn main() -> Result<()> {
         .with_context(|| format!("reading {}", cli.cmdline.display()))?;
     let booted: Booted = booted::from_cmdline(&cmdline);
     match cli.command {
-        Command::Status => print!("{}", commands::status(&store, booted)),
+        Command::Status => {
+            let paths = UpdatePaths {
+                configs: cli.update_conf,
+                state: cli.state_file,
+            };
+            print!("{}", commands::status(&store, booted, &paths))
+        }
         Command::MarkGood => println!("{}", commands::mark_good(&store, &Kernel, booted)?),
         Command::SetNext { slot, tries } => {
             println!(
