@@ -1,0 +1,2 @@
+keel-signature-v1
+sha256=00

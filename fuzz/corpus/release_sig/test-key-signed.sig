@@ -1,0 +1,8 @@
+keel-signature-v2
+version=0.1.0
+channel=stable
+name=keel_production_image.bin.gz
+size=173364800
+sha256=6c9f792dc4d5caa790f2cd9ea0dcbfa0fde493391f782f08586a5d8a7d455812
+key=60b3d85fe7d5f83f
+signature=cj30240AUOXQ0jhITMmjgC7v1MCVCalYVYhaQXch5w9gm+8+a6aH9ZRaAGxXc0c7PmgIqM8Wh2Dn8vrsvFRVDg==

@@ -1,0 +1,5 @@
+//! Fuzz target `gpt`: see [`keel_fuzz::gpt`].
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| keel_fuzz::gpt(data));
+}

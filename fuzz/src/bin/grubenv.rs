@@ -1,0 +1,5 @@
+//! Fuzz target `grubenv`: see [`keel_fuzz::grubenv`].
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| keel_fuzz::grubenv(data));
+}
