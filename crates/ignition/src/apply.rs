@@ -35,13 +35,14 @@ use std::path::{Path, PathBuf};
 
 use crate::fetch::{fetch_resource_to, FetchError, Fetcher};
 use crate::merge::fetch_options;
-use crate::model::{Config, Resource};
+use crate::model::Resource;
 use crate::passwd::{PasswdError, Reserved};
-use crate::plan::{plan, Op, PlanError, Skipped};
+use crate::plan::{plan, Op, Skipped};
 use crate::progress;
 use crate::report::Report;
 use crate::root::{Root, RootError};
 use crate::unit_name::InstallError;
+use crate::validate::ValidConfig;
 
 mod accounts;
 mod journal;
@@ -58,9 +59,6 @@ use tree::{Part, Tree};
 /// Why applying failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The config cannot be planned.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
     /// Fetching the config's CAs failed.
     #[error("{0}")]
     Config(Report),
@@ -258,15 +256,15 @@ pub struct ApplyOptions {
     pub cut_after: Option<usize>,
 }
 
-/// Applies a validated config (whose references are resolved) into `root`.
-pub fn apply(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Outcome, ApplyError> {
+/// Applies a valid config (see [`crate::load`]) into `root`.
+pub fn apply(cfg: &ValidConfig, root: &Path, fetcher: &dyn Fetcher) -> Result<Outcome, ApplyError> {
     apply_with(cfg, root, fetcher, &ApplyOptions::default())
 }
 
 /// [`apply`] with options. An interrupted apply of the same config into the same root is
 /// resumed; the journal is deleted once the apply is complete.
 pub fn apply_with(
-    cfg: &Config,
+    cfg: &ValidConfig,
     root: &Path,
     fetcher: &dyn Fetcher,
     options: &ApplyOptions,
@@ -317,7 +315,11 @@ impl fmt::Debug for Prepared {
 /// operation dry, without writing anything. [`Prepared::run`] then writes. First boot puts
 /// the disk work in between, so a config that cannot be applied never touches a disk (the
 /// dry run sees the root before its filesystems are mounted).
-pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepared, ApplyError> {
+pub fn prepare(
+    cfg: &ValidConfig,
+    root: &Path,
+    fetcher: &dyn Fetcher,
+) -> Result<Prepared, ApplyError> {
     prepare_with(cfg, root, fetcher, Journal::open(root)?)
 }
 
@@ -327,12 +329,12 @@ pub fn prepare(cfg: &Config, root: &Path, fetcher: &dyn Fetcher) -> Result<Prepa
 /// config's journal is rolled back and dropped. These are the only writes before
 /// [`Prepared::run`], besides the staging files.
 pub fn prepare_with(
-    cfg: &Config,
+    cfg: &ValidConfig,
     root: &Path,
     fetcher: &dyn Fetcher,
     mut journal: Journal,
 ) -> Result<Prepared, ApplyError> {
-    let plan = plan(cfg)?;
+    let plan = plan(cfg);
     let root = Root::new(root).map_err(|source| ApplyError::Io {
         at: "$".into(),
         path: root.to_path_buf(),

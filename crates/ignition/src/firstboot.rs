@@ -34,10 +34,10 @@ use std::path::{Path, PathBuf};
 use crate::apply::{prepare_with, Applied, ApplyError, ApplyOptions, Journal, Outcome};
 use crate::cmdline::{firstboot_args, FirstbootArgs};
 use crate::fetch::{FetchError, FetchOptions, Fetcher};
-use crate::model::Config;
 use crate::progress::{self, Verdict};
 use crate::report::{Report, Severity};
 use crate::storage::{self, Disks, Mount, StorageError, Tools};
+use crate::validate::ValidConfig;
 
 /// The config file coreos-install puts on the OEM partition.
 pub const OEM_CONFIG: &str = "config.ign";
@@ -293,7 +293,7 @@ pub fn run_with(
         })?;
         summary.warnings = cfg.warnings.iter().map(|w| w.to_string()).collect();
         let units = storage::mount_units(&cfg);
-        cfg.units.extend(units);
+        cfg.config_mut().units.extend(units);
         let opened = Journal::open(&paths.root)
             .map_err(ApplyError::from)?
             .cut_after(options.cut_after);
@@ -331,7 +331,7 @@ pub fn run_with(
 /// returns the journal, marked complete.
 #[allow(clippy::too_many_arguments)]
 fn apply_config(
-    cfg: &Config,
+    cfg: &ValidConfig,
     paths: &Paths,
     fetcher: &dyn Fetcher,
     disks: &dyn Disks,

@@ -8,8 +8,9 @@
 //!  * [`lift`] turns a 2.x config into the 3.x raw form, keeping what only 2.x says in a
 //!    record, and [`translate`] maps the 3.x raw form into the one internal [`model`];
 //!  * [`validate`] finds every problem at once, each with its JSON path ([`report`]);
-//!  * [`merge`] fetches and combines referenced configs (merge/append/replace);
-//!  * [`plan`] turns a valid config into ordered operations, without I/O;
+//!  * [`merge`] fetches and combines referenced configs (merge/append/replace); the whole
+//!    config checked once more becomes a [`ValidConfig`], the only input of what follows;
+//!  * [`plan`] turns a [`ValidConfig`] into ordered operations, without I/O or checks;
 //!  * [`apply`] runs them inside a root directory ([`root`]), using the pure helpers in
 //!    [`passwd`], [`units`] and [`networkd`], and fetching through [`fetch`]; its progress
 //!    journal ([`progress`]) lets a run cut by a power failure be finished by the next one
@@ -53,10 +54,11 @@ pub use model::Config;
 pub use parse::parse;
 pub use plan::{plan, Plan};
 pub use report::{Entry, JsonPath, Kind, Report, Severity};
+pub use validate::ValidConfig;
 pub use version::Version;
 
 /// Parses and validates `bytes`, then fetches and merges every config it references.
-/// The result is ready for [`apply()`].
-pub fn load(bytes: &[u8], fetcher: &dyn Fetcher) -> Result<Config, Report> {
+/// The result is ready for [`plan()`] and [`apply()`].
+pub fn load(bytes: &[u8], fetcher: &dyn Fetcher) -> Result<ValidConfig, Report> {
     resolve(parse(bytes)?, fetcher)
 }

@@ -18,7 +18,7 @@ use crate::fetch::{fetch_resource, FetchOptions, Fetcher};
 use crate::model::*;
 use crate::parse::parse_at;
 use crate::report::{JsonPath, Kind, Report, Severity};
-use crate::validate::{filesystem_names, validate};
+use crate::validate::{validate, whole, ValidConfig};
 
 const MAX_DEPTH: usize = 10;
 
@@ -49,16 +49,9 @@ pub fn fetch_options(cfg: &Config, fetcher: &dyn Fetcher) -> Result<FetchOptions
 }
 
 /// Fetches, validates and combines every config `cfg` references (recursively). The result
-/// has no references left and has been validated as a whole, including the spec 2.x
-/// filesystem names its files, directories and links refer to.
-pub fn resolve(cfg: Config, fetcher: &dyn Fetcher) -> Result<Config, Report> {
-    let cfg = resolve_depth(cfg, fetcher, 0)?;
-    let mut report = Report::new();
-    filesystem_names(&cfg, true, &mut report);
-    if report.has_errors() {
-        return Err(report);
-    }
-    Ok(cfg)
+/// has no references left and has been validated as a whole ([`whole`]).
+pub fn resolve(cfg: Config, fetcher: &dyn Fetcher) -> Result<ValidConfig, Report> {
+    whole(resolve_depth(cfg, fetcher, 0)?)
 }
 
 fn fetch_child(
@@ -610,6 +603,28 @@ mod tests {
                 "$.ignition.config.append[0]>$.storage.files[0].filesystem",
                 Kind::UndefinedFilesystem
             )]
+        );
+    }
+
+    /// Before 3.3 a link may lack its target while a merged config can still supply it;
+    /// the resolved config must have it, so planning never finds a link without one.
+    #[test]
+    fn a_resolved_config_has_every_link_target() {
+        let parent = r#"{"ignition":{"version":"3.0.0","config":{"merge":[{"source":"http://cfg/c"}]}},
+            "storage":{"links":[{"path":"/l"}]}}"#;
+        let child =
+            r#"{"ignition":{"version":"3.0.0"},"storage":{"links":[{"path":"/l","target":"/x"}]}}"#;
+        let merged = resolve(cfg(parent), &MapFetcher::new().with("http://cfg/c", child)).unwrap();
+        assert_eq!(merged.storage.links[0].target.as_deref(), Some("/x"));
+        assert!(merged.warnings.is_empty(), "{:?}", merged.warnings);
+
+        let lone = cfg(r#"{"ignition":{"version":"3.0.0"},"storage":{"links":[{"path":"/l"}]}}"#);
+        assert_eq!(lone.warnings[0].kind, Kind::LinkTargetRequired);
+        let err = resolve(lone, &MapFetcher::new()).unwrap_err();
+        let got: Vec<(&str, Kind)> = err.errors().map(|e| (e.path.as_str(), e.kind)).collect();
+        assert_eq!(
+            got,
+            [("$.storage.links[0].target", Kind::LinkTargetRequired)]
         );
     }
 

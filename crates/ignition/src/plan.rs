@@ -1,4 +1,5 @@
-//! Validated model → an ordered list of operations ([`Op`]), without touching any file.
+//! A [`ValidConfig`] → an ordered list of operations ([`Op`]), without touching any file.
+//! Planning checks nothing: the config's type says it passed every check.
 //!
 //! Order (as Ignition's files stage): groups, users (with their SSH keys), then files,
 //! directories and links, then systemd units (drop-ins, unit, mask, enable), then networkd
@@ -23,6 +24,7 @@ use std::collections::HashMap;
 use crate::model::*;
 use crate::passwd::{GroupSpec, UserSpec};
 use crate::units;
+use crate::validate::ValidConfig;
 
 /// Who owns a node, as the config says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,28 +203,6 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-/// Why a config cannot be planned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
-    /// The config still references other configs.
-    #[error("the config references other configs; resolve them first")]
-    Unresolved,
-    /// A spec 2.x node on a filesystem nobody defines.
-    #[error("{at}: filesystem {name:?} is not defined")]
-    UndefinedFilesystem {
-        /// Config path.
-        at: String,
-        /// Filesystem name.
-        name: String,
-    },
-    /// A link without a target (after merging).
-    #[error("{at}: link target is required")]
-    MissingTarget {
-        /// Config path.
-        at: String,
-    },
-}
-
 const NEEDS_DISK: &str = "needs a real disk; applied only at boot";
 
 fn depth(p: &str) -> usize {
@@ -233,37 +213,25 @@ fn mode(m: Option<i64>) -> Option<u32> {
     m.map(|m| (m as u32) & 0o777)
 }
 
-/// Where a spec 2.x node lands: `Ok(Some(prefix))`, or `Ok(None)` when its filesystem
-/// needs a disk.
-fn v2_prefix(node: &Node, filesystems: &[Filesystem]) -> Result<Option<String>, PlanError> {
+/// Where a spec 2.x node lands: `Some(prefix)`, or `None` when its filesystem needs a disk.
+/// (The last filesystem of the name wins; validation made sure there is one.)
+fn v2_prefix(node: &Node, filesystems: &[Filesystem]) -> Option<String> {
     let name = node.filesystem.as_deref().unwrap_or("root");
     if name == "root" {
-        return Ok(Some(String::new()));
+        return Some(String::new());
     }
-    let Some(fs) = filesystems
+    let fs = filesystems
         .iter()
         .rev()
-        .find(|f| f.name.as_deref() == Some(name))
-    else {
-        return Err(PlanError::UndefinedFilesystem {
-            at: node.at.key("filesystem").to_string(),
-            name: name.to_string(),
-        });
-    };
+        .find(|f| f.name.as_deref() == Some(name))?;
     if let Some(p) = &fs.path {
-        return Ok(Some(p.trim_end_matches('/').to_string()));
+        return Some(p.trim_end_matches('/').to_string());
     }
-    if name == "oem" {
-        return Ok(Some("/usr/share/oem".to_string()));
-    }
-    Ok(None)
+    (name == "oem").then(|| "/usr/share/oem".to_string())
 }
 
 /// Plans `cfg`.
-pub fn plan(cfg: &Config) -> Result<Plan, PlanError> {
-    if cfg.has_references() {
-        return Err(PlanError::Unresolved);
-    }
+pub fn plan(cfg: &ValidConfig) -> Plan {
     let v2 = cfg.version.is_v2();
     let mut p = Plan::default();
     let skip = |p: &mut Plan, at: String, what: String, reason: &str| {
@@ -352,13 +320,13 @@ pub fn plan(cfg: &Config) -> Result<Plan, PlanError> {
 
     // Files, directories, links.
     let fss = &cfg.storage.filesystems;
-    let place = |p: &mut Plan, node: &Node| -> Result<Option<String>, PlanError> {
+    let place = |p: &mut Plan, node: &Node| -> Option<String> {
         let path = node.path.clone().unwrap_or_default();
         if !v2 {
-            return Ok(Some(path));
+            return Some(path);
         }
-        match v2_prefix(node, fss)? {
-            Some(prefix) => Ok(Some(format!("{prefix}{path}"))),
+        match v2_prefix(node, fss) {
+            Some(prefix) => Some(format!("{prefix}{path}")),
             None => {
                 p.skipped.push(Skipped {
                     at: node.at.to_string(),
@@ -368,13 +336,13 @@ pub fn plan(cfg: &Config) -> Result<Plan, PlanError> {
                     ),
                     reason: NEEDS_DISK.to_string(),
                 });
-                Ok(None)
+                None
             }
         }
     };
     let mut dirs = Vec::new();
     for d in &cfg.storage.directories {
-        if let Some(path) = place(&mut p, &d.node)? {
+        if let Some(path) = place(&mut p, &d.node) {
             dirs.push(Op::Directory {
                 at: d.node.at.to_string(),
                 path,
@@ -387,7 +355,7 @@ pub fn plan(cfg: &Config) -> Result<Plan, PlanError> {
     }
     let mut files = Vec::new();
     for f in &cfg.storage.files {
-        if let Some(path) = place(&mut p, &f.node)? {
+        if let Some(path) = place(&mut p, &f.node) {
             files.push(Op::File {
                 at: f.node.at.to_string(),
                 path,
@@ -403,14 +371,10 @@ pub fn plan(cfg: &Config) -> Result<Plan, PlanError> {
     let mut links = Vec::new();
     let mut hard_links = Vec::new();
     for l in &cfg.storage.links {
-        let Some(path) = place(&mut p, &l.node)? else {
+        let Some(path) = place(&mut p, &l.node) else {
             continue;
         };
-        let Some(target) = l.target.clone().filter(|t| !t.is_empty()) else {
-            return Err(PlanError::MissingTarget {
-                at: l.node.at.to_string(),
-            });
-        };
+        let target = l.target.clone().unwrap_or_default();
         let hard = l.hard == Some(true);
         let op = Op::Link {
             at: l.node.at.to_string(),
@@ -540,16 +504,16 @@ pub fn plan(cfg: &Config) -> Result<Plan, PlanError> {
             lines: units::preset_lines(&presets),
         });
     }
-    Ok(p)
+    p
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse;
+    use crate::{load, MapFetcher};
 
     fn plan_of(json: &str) -> Plan {
-        plan(&parse(json.as_bytes()).unwrap_or_else(|r| panic!("{r}"))).unwrap()
+        plan(&load(json.as_bytes(), &MapFetcher::new()).unwrap_or_else(|r| panic!("{r}")))
     }
 
     fn kinds(p: &Plan) -> Vec<String> {

@@ -26,8 +26,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::model::{Config, Disk, Filesystem};
+use crate::model::{Disk, Filesystem};
 use crate::report::JsonPath;
+use crate::validate::ValidConfig;
 
 mod mounts;
 
@@ -514,7 +515,7 @@ pub fn mkfs_command(
 }
 
 /// The filesystems a real boot creates: every 3.x filesystem, and 2.x ones with a `mount`.
-fn filesystems(cfg: &Config) -> impl Iterator<Item = &Filesystem> {
+fn filesystems(cfg: &ValidConfig) -> impl Iterator<Item = &Filesystem> {
     let v2 = cfg.version.is_v2();
     cfg.storage
         .filesystems
@@ -523,7 +524,7 @@ fn filesystems(cfg: &Config) -> impl Iterator<Item = &Filesystem> {
 }
 
 /// Whether the config has storage work for a real boot.
-pub fn has_work(cfg: &Config) -> bool {
+pub fn has_work(cfg: &ValidConfig) -> bool {
     !cfg.storage.disks.is_empty()
         || !cfg.storage.raid.is_empty()
         || !cfg.storage.luks.is_empty()
@@ -548,7 +549,7 @@ fn cmd_err(at: &JsonPath, program: &str, args: &[String], err: String) -> Storag
 
 /// Applies the storage section for real: partitions, then filesystems. See the module doc.
 pub fn apply(
-    cfg: &Config,
+    cfg: &ValidConfig,
     disks: &dyn Disks,
     tools: &Tools,
 ) -> Result<StorageOutcome, StorageError> {

@@ -10,7 +10,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ignition::progress::{self, FILE};
-use ignition::{apply_with, load, ApplyOptions, Config, Journal, JournalError, MapFetcher};
+use ignition::{apply_with, load, ApplyOptions, Journal, JournalError, MapFetcher, ValidConfig};
 
 /// Appends (to a kept file and after new contents), an overwritten file, a new file, a
 /// directory, symlinks (one replacing a file), a hard link, a group, a user with SSH keys
@@ -132,7 +132,7 @@ fn walk(root: &Path) -> BTreeMap<PathBuf, String> {
     out
 }
 
-fn config(json: &str) -> Config {
+fn config(json: &str) -> ValidConfig {
     load(json.as_bytes(), &MapFetcher::new()).unwrap_or_else(|r| panic!("{r}"))
 }
 
@@ -164,7 +164,7 @@ fn fresh() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// The tree after one uninterrupted apply.
-fn clean(cfg: &Config) -> BTreeMap<PathBuf, String> {
+fn clean(cfg: &ValidConfig) -> BTreeMap<PathBuf, String> {
     let (_t, root) = fresh();
     apply_with(cfg, &root, &MapFetcher::new(), &options(None)).unwrap();
     walk(&root)

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{filesystems, Disks, StorageError};
 use crate::model::{Config, Filesystem, Unit};
+use crate::validate::ValidConfig;
 
 /// A filesystem mounted for the files stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub(super) fn mount_of(cfg: &Config, fs: &Filesystem, node: String) -> Option<Mo
 /// The filesystems to mount for the files stage, without touching a disk: what
 /// [`super::apply`] returns as mounts, for a first boot resumed after an earlier boot made
 /// the disks and filesystems (making them again would lose the files already written).
-pub fn mounts(cfg: &Config, disks: &dyn Disks) -> Result<Vec<Mount>, StorageError> {
+pub fn mounts(cfg: &ValidConfig, disks: &dyn Disks) -> Result<Vec<Mount>, StorageError> {
     let mut out = Vec::new();
     for fs in filesystems(cfg) {
         if mount_of(cfg, fs, String::new()).is_none() {

@@ -2,10 +2,10 @@
 //! mounts, and refusing conflicts before any write.
 
 use super::*;
-use crate::parse;
+use crate::{load, MapFetcher};
 
-fn cfg(json: &str) -> Config {
-    parse(json.as_bytes()).unwrap_or_else(|r| panic!("{r}"))
+fn cfg(json: &str) -> ValidConfig {
+    load(json.as_bytes(), &MapFetcher::new()).unwrap_or_else(|r| panic!("{r}"))
 }
 
 const DOCKER: &str = r#"{"ignition":{"version":"3.3.0"},"storage":{
@@ -137,7 +137,7 @@ fn conflicts_are_found_before_anything_is_written() {
     assert!(fake.calls().is_empty());
 }
 
-fn cfg_of_format(format: &str) -> Config {
+fn cfg_of_format(format: &str) -> ValidConfig {
     cfg(&format!(
         r#"{{"ignition":{{"version":"3.3.0"}},"storage":{{"filesystems":[{{"device":"/dev/vdc","format":"{format}"}}]}}}}"#
     ))
