@@ -1,9 +1,9 @@
 //! Wall-clock time as the updater reasons about it: whole seconds since the Unix epoch, in UTC.
 //!
 //! Reboot windows, rollout waves and the state file need a date, a weekday and RFC 3339 text;
-//! nothing more, so this is plain integer arithmetic (the civil-calendar conversions of Howard
-//! Hinnant's `chrono`-compatible algorithms) rather than a date crate. Time is always an
-//! argument: no function here reads the clock.
+//! nothing more, so this is plain integer arithmetic (Howard Hinnant's `days_from_civil` and
+//! `civil_from_days`) rather than a date crate. Time is always an argument: no function here
+//! reads the clock.
 
 use std::fmt;
 use std::str::FromStr;
