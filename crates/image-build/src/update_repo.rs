@@ -352,6 +352,49 @@ pub mod testing {
         })
     }
 
+    /// A key set in `dir` whose root is the TEST root with one change: the targets role has a
+    /// fresh key of its own (the root signed again with the TEST root key). A node trusting the
+    /// TEST root accepts its timestamp and snapshot but not its targets metadata.
+    pub fn keys_with_other_targets_key(dir: &Path) -> SigningKeys {
+        use tough::editor::signed::SignedRole;
+        use tough::key_source::{KeySource, LocalKeySource};
+        use tough::schema::{KeyHolder, RoleType, Root, Signed};
+        let test = test_keys();
+        let fresh = dir.join("fresh");
+        crate::tuf_keys::generate(&fresh, "2100-01-01T00:00:00Z".parse().unwrap()).unwrap();
+        let read =
+            |p: &Path| -> Signed<Root> { serde_json::from_slice(&fs::read(p).unwrap()).unwrap() };
+        let mut root = read(&test.root).signed;
+        let other = read(&fresh.join(crate::tuf_keys::ROOT_JSON)).signed;
+        let new_id = other.roles[&RoleType::Targets].keyids[0].clone();
+        let old_id = root.roles[&RoleType::Targets].keyids[0].clone();
+        root.keys.remove(&old_id);
+        root.keys
+            .insert(new_id.clone(), other.keys[&new_id].clone());
+        root.roles.get_mut(&RoleType::Targets).unwrap().keyids = vec![new_id];
+        let signer: Box<dyn KeySource> = Box::new(LocalKeySource {
+            path: test.dir.join("root.pk8"),
+        });
+        let signed = runtime()
+            .unwrap()
+            .block_on(SignedRole::new(
+                root.clone(),
+                &KeyHolder::Root(root),
+                &[signer],
+                &aws_lc_rs::rand::SystemRandom::new(),
+            ))
+            .unwrap();
+        fs::write(dir.join(crate::tuf_keys::ROOT_JSON), signed.buffer()).unwrap();
+        for (from, file) in [
+            (&test.dir, "snapshot.pk8"),
+            (&test.dir, "timestamp.pk8"),
+            (&fresh, "targets.pk8"),
+        ] {
+            fs::copy(from.join(file), dir.join(file)).unwrap();
+        }
+        SigningKeys::from_dir(dir).unwrap()
+    }
+
     /// Publish release `version` (files from [`release_files`] with `seed`) into `repo` with
     /// `keys`, signed at `now`.
     pub fn publish_release(

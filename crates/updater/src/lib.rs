@@ -15,12 +15,16 @@
 //!  * [`status`]: the update fields of `updater status` (channel, versions, state, last check).
 //!  * [`strategy`]: reboot strategies (`reboot`, `etcd-lock`, `fleetlock`, `off`), the next
 //!    reboot step, and the [`strategy::Lock`] seam for locksmith and FleetLock.
+//!  * [`repo`]: the channel's TUF update repository (tough): its releases, each file with its
+//!    URL, size and SHA-256, or a refusal that names the cause (expired, rolled back, untrusted
+//!    keys, tampered).
 //!  * [`utc`]: UTC instants as seconds, weekdays and RFC 3339 text (time is always an argument).
 
 pub mod commands;
 pub mod config;
 pub mod esp;
 pub mod policy;
+pub mod repo;
 pub mod state;
 pub mod status;
 pub mod strategy;
@@ -28,3 +32,6 @@ pub mod utc;
 pub mod version;
 pub mod wave;
 pub mod window;
+
+#[cfg(test)]
+mod test_server;
