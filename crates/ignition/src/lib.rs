@@ -22,27 +22,18 @@
 
 pub mod apply;
 pub mod cmdline;
-pub mod decode;
 pub mod fetch;
 pub mod firstboot;
-pub mod lift;
 pub mod merge;
 pub mod model;
-pub mod networkd;
 pub mod parse;
 pub mod passwd;
 pub mod plan;
-pub mod progress;
 pub mod report;
 pub mod resource;
-pub mod root;
-pub mod spec;
 pub mod storage;
-pub mod translate;
-pub mod unit_name;
 pub mod units;
 pub mod validate;
-pub mod version;
 
 pub use apply::{
     apply, apply_with, prepare, prepare_with, Action, ActionKind, Applied, ApplyError,
@@ -52,10 +43,10 @@ pub use fetch::{FetchError, FetchOptions, Fetcher, MapFetcher, StdFetcher};
 pub use merge::resolve;
 pub use model::Config;
 pub use parse::parse;
+pub use parse::version::Version;
 pub use plan::{plan, Plan};
 pub use report::{Entry, JsonPath, Kind, Report, Severity};
 pub use validate::ValidConfig;
-pub use version::Version;
 
 /// Parses and validates `bytes`, then fetches and merges every config it references.
 /// The result is ready for [`plan()`] and [`apply()`].

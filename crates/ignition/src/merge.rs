@@ -495,7 +495,7 @@ mod tests {
         );
         let f = MapFetcher::new().with("http://cfg/child", child);
         let merged = resolve(parent, &f).unwrap();
-        assert_eq!(merged.version, crate::version::Version::new(3, 1));
+        assert_eq!(merged.version, crate::parse::version::Version::new(3, 1));
         assert_eq!(merged.storage.files.len(), 2);
         let motd = &merged.storage.files[0];
         assert_eq!(motd.mode, Some(384), "parent's mode kept");

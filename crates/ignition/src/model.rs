@@ -8,8 +8,8 @@
 //!
 //! A [`Config`] returned by [`crate::parse`] has been validated.
 
+use crate::parse::version::Version;
 use crate::report::{Entry, JsonPath};
-use crate::version::Version;
 
 /// A validated config.
 #[derive(Debug, Clone, PartialEq)]

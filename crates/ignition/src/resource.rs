@@ -5,8 +5,8 @@
 use base64::Engine;
 use sha2::Digest;
 
+use crate::parse::version::Version;
 use crate::report::Kind;
-use crate::version::Version;
 
 /// URL schemes a spec version allows in `source`.
 pub fn allowed_schemes(v: Version) -> &'static [&'static str] {

@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use ignition::progress::{self, FILE};
+use ignition::apply::progress::{self, FILE};
 use ignition::{apply_with, load, ApplyOptions, Journal, JournalError, MapFetcher, ValidConfig};
 
 /// Appends (to a kept file and after new contents), an overwritten file, a new file, a

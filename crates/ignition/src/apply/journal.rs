@@ -1,5 +1,5 @@
 //! The progress journal on disk: `/.ignition-progress` in the root (the records and what they
-//! mean are in [`crate::progress`]).
+//! mean are in [`super::progress`]).
 //!
 //! Life of a journal:
 //!  * [`Journal::open`] locks the root directory (one apply at a time, so the fixed names
@@ -29,7 +29,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::progress::{self, Before, Change, Progress, Record, Verdict, FILE};
+use super::progress::{self, Before, Change, Progress, Record, Verdict, FILE};
 
 /// The temporary file a write goes through, next to its target.
 pub(super) const TMP: &str = ".ignition.tmp";

@@ -12,7 +12,7 @@
 //!  3. the same operations for real. What is left to fail is the machine: I/O errors, a
 //!     full disk, permissions.
 //!
-//! Power cuts: stage 3 keeps a write-ahead [`Journal`] in the root ([`crate::progress`] has
+//! Power cuts: stage 3 keeps a write-ahead [`Journal`] in the root ([`progress`] has
 //! its records). Before an operation first changes a path, the journal records what the path
 //! was and moves a node that is replaced or removed aside; after the operation it records the
 //! operation done. A rerun of the same config (first boot keeps its marker until the end)
@@ -38,14 +38,15 @@ use crate::merge::fetch_options;
 use crate::model::Resource;
 use crate::passwd::{PasswdError, Reserved};
 use crate::plan::{plan, Op, Skipped};
-use crate::progress;
 use crate::report::Report;
-use crate::root::{Root, RootError};
-use crate::unit_name::InstallError;
+use crate::units::name::InstallError;
 use crate::validate::ValidConfig;
+use root::{Root, RootError};
 
 mod accounts;
 mod journal;
+pub mod progress;
+pub mod root;
 mod run;
 mod staging;
 mod systemd;

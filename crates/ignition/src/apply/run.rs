@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::root::Root;
 use super::tree::{Meta, Part, Tree};
 use super::{
     conflict, io_err, reserved, root_err, Action, ActionKind, ApplyError, Fetched, Outcome,
 };
 use crate::passwd::{Db, Reserved};
 use crate::plan::{Op, OwnerRef, Plan};
-use crate::root::Root;
 
 /// The state of one pass.
 pub(super) struct Run {

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::run::Run;
 use super::tree::Part;
 use super::{io_err, ActionKind, ApplyError};
-use crate::{unit_name, units};
+use crate::units::{self, name as unit_name};
 
 impl Run {
     fn write_text(

@@ -8,7 +8,7 @@
 //! journal to record what the path was (and to move a node that would be replaced aside),
 //! so a run cut at any instant can be rolled back to the start of the operation under way.
 //!
-//! Host paths given here come from [`crate::root::Root`], so they are inside the root.
+//! Host paths given here come from [`super::root::Root`], so they are inside the root.
 //! Errors a real write would hit only because of the data (a NUL byte, a name longer than
 //! 255 bytes) are reproduced by the dry run, as are missing parents and nodes in the way.
 //! What it cannot foresee: the disk filling up, I/O errors, permissions.
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::journal::{Intent, Journal, TMP};
-use crate::root::{Lookup, NodeType};
+use super::root::{Lookup, NodeType};
 
 /// A piece of a file's contents.
 #[derive(Debug, Clone)]
@@ -577,7 +577,7 @@ impl Lookup for Tree {
                 Seen::Real => {}
             }
         }
-        crate::root::RealFs.node_type(host)
+        super::root::RealFs.node_type(host)
     }
 
     fn link_target(&self, host: &Path) -> io::Result<PathBuf> {
@@ -589,7 +589,7 @@ impl Lookup for Tree {
             return self.mkdir(host, 0o755);
         }
         self.guard(host, Intent::Create)?;
-        crate::root::RealFs.make_dir(host)
+        super::root::RealFs.make_dir(host)
     }
 }
 

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::model::{Proxy, Resource, Timeouts};
+use crate::parse::version::Version;
 use crate::report::JsonPath;
 use crate::resource;
-use crate::version::Version;
 
 mod http;
 mod sink;

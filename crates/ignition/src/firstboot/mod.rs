@@ -17,7 +17,7 @@
 //!    On any error the marker stays, so the next boot tries again.
 //!
 //! A power cut does the same: the marker stays, and the next boot runs the same config
-//! again. The progress journal on ROOT (`/.ignition-progress`, see [`crate::progress`])
+//! again. The progress journal on ROOT (`/.ignition-progress`, see [`crate::apply::progress`])
 //! makes that run finish the job rather than repeat it: disks and filesystems an earlier
 //! boot finished are only mounted (formatting them again would lose the files already on
 //! them), done operations are skipped, the cut one is rolled back and done again. The
@@ -31,10 +31,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::apply::progress::{self, Verdict};
 use crate::apply::{prepare_with, Applied, ApplyError, ApplyOptions, Journal, Outcome};
 use crate::cmdline::{firstboot_args, FirstbootArgs};
 use crate::fetch::{FetchError, FetchOptions, Fetcher};
-use crate::progress::{self, Verdict};
 use crate::report::{Report, Severity};
 use crate::storage::{self, Disks, Mount, StorageError, Tools};
 use crate::validate::ValidConfig;

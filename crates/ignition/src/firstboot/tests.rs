@@ -2,8 +2,8 @@
 //! step of a first boot with storage.
 
 use super::*;
+use crate::apply::progress;
 use crate::fetch::MapFetcher;
-use crate::progress;
 use crate::storage::Recorder;
 
 struct Env {

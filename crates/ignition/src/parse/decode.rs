@@ -12,8 +12,8 @@
 
 use serde_json::Value;
 
+use crate::parse::version::Version;
 use crate::report::{JsonPath, Kind, Report};
-use crate::version::Version;
 
 /// Decoding state: the spec version being decoded (fields carry the version that introduced
 /// them) and the report findings go to.
@@ -230,21 +230,21 @@ macro_rules! raw_struct {
             $( pub $field: $ty, )*
         }
 
-        impl $crate::decode::Decode for $name {
+        impl $crate::parse::decode::Decode for $name {
             fn decode(
                 v: &serde_json::Value,
                 at: &$crate::report::JsonPath,
-                cx: &mut $crate::decode::Cx,
+                cx: &mut $crate::parse::decode::Cx,
             ) -> Option<Self> {
                 let obj = match v {
                     serde_json::Value::Object(o) => o,
                     _ => {
-                        $crate::decode::mismatch(v, "an object", at, cx);
+                        $crate::parse::decode::mismatch(v, "an object", at, cx);
                         return None;
                     }
                 };
-                const FIELDS: &[$crate::decode::Field] = &[
-                    $( $crate::decode::Field {
+                const FIELDS: &[$crate::parse::decode::Field] = &[
+                    $( $crate::parse::decode::Field {
                         name: stringify!($field),
                         key: $key,
                         since: $crate::raw_struct!(@since $($since)?),
@@ -252,12 +252,12 @@ macro_rules! raw_struct {
                 ];
                 let mut out = Self::default();
                 for (k, val) in obj {
-                    let Some(i) = $crate::decode::match_key(k, FIELDS, at, cx) else { continue };
+                    let Some(i) = $crate::parse::decode::match_key(k, FIELDS, at, cx) else { continue };
                     let here = at.key(k);
                     let name = FIELDS[i].name;
                     $(
                         if name == stringify!($field) {
-                            if let Some(x) = $crate::decode::Decode::decode(val, &here, cx) {
+                            if let Some(x) = $crate::parse::decode::Decode::decode(val, &here, cx) {
                                 out.$field = x;
                             }
                             continue;

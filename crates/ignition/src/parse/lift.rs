@@ -18,9 +18,9 @@
 //! reported here, at their 2.x paths. Defaults that differ between the lines (2.x files
 //! overwrite, modes, last entry wins) stay with the config's version; see `plan`.
 
+use crate::parse::spec::{v2, v3};
+use crate::parse::version::Version;
 use crate::report::{JsonPath, Kind, Report};
-use crate::spec::{v2, v3};
-use crate::version::Version;
 
 /// What a spec 2.x config says that its 3.x form cannot. Each list runs parallel to the
 /// lifted config's list of the same name.

@@ -4,11 +4,17 @@
 
 use serde_json::Value;
 
-use crate::decode::{Cx, Decode};
 use crate::model::Config;
 use crate::report::{JsonPath, Kind, Report, Severity};
-use crate::spec::{v2, v3};
-use crate::{lift, translate, validate, version};
+use crate::validate;
+use decode::{Cx, Decode};
+use spec::{v2, v3};
+
+pub mod decode;
+pub mod lift;
+pub mod spec;
+pub mod translate;
+pub mod version;
 
 /// Parses and validates a config. On success the config holds its warnings
 /// ([`Config::warnings`]); on failure the report holds every error (and the warnings).

@@ -497,7 +497,10 @@ fn lifted_2x_configs_keep_their_paths() {
         "networkd":{"units":[{"name":"a.network","contents":"[Match]\nName=eth0"}]}}"#,
     )
     .unwrap();
-    assert_eq!(cfg.ignition.merge[0].at.to_string(), "$.ignition.config.append[0]");
+    assert_eq!(
+        cfg.ignition.merge[0].at.to_string(),
+        "$.ignition.config.append[0]"
+    );
     let f = &cfg.storage.files[0];
     assert_eq!(f.append[0].at.to_string(), "$.storage.files[0].contents");
     assert_eq!(f.node.filesystem.as_deref(), Some("oem"));
@@ -550,7 +553,7 @@ fn warnings_that_do_not_fail() {
 
 #[test]
 fn every_supported_version_parses() {
-    for v in crate::version::SUPPORTED {
+    for v in crate::parse::version::SUPPORTED {
         let doc = format!(r#"{{"ignition":{{"version":"{v}"}}}}"#);
         let cfg = parse(doc.as_bytes()).unwrap_or_else(|r| panic!("{v}: {r}"));
         assert_eq!(cfg.version, *v);

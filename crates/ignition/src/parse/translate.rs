@@ -1,14 +1,14 @@
 //! The 3.x raw form → the internal model: the one translation. A spec 2.x config reaches it
-//! lifted ([`crate::lift`]), with its [`V2Only`] record: the model keeps the 2.x fields of the
+//! lifted ([`crate::parse::lift`]), with its [`V2Only`] record: the model keeps the 2.x fields of the
 //! raw types (filesystem names, the filesystem of each node, sizes in sectors) and what the
 //! record says (which filesystems are made at boot, appended contents named at their 2.x
 //! path, networkd units); referenced configs are named at the 2.x key, `append`.
 
-use crate::lift::V2Only;
 use crate::model::*;
+use crate::parse::lift::V2Only;
+use crate::parse::spec::v3;
+use crate::parse::version::Version;
 use crate::report::JsonPath;
-use crate::spec::v3;
-use crate::version::Version;
 
 /// The `i`th entry of a record list, or the default (3.x: no record).
 fn nth<T: Clone + Default>(list: Option<&Vec<T>>, i: usize) -> T {

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use super::{Use, V};
 use crate::model::*;
+use crate::parse::version::Version;
 use crate::report::{JsonPath, Kind};
-use crate::version::Version;
 
 impl V<'_> {
     pub(super) fn disks(&mut self, disks: &[Disk]) {

@@ -10,10 +10,10 @@ use std::collections::{HashMap, HashSet};
 
 use crate::fetch::MAX_TIMEOUT_SECS;
 use crate::model::*;
+use crate::parse::version::Version;
 use crate::report::{JsonPath, Kind, Report, Severity};
 use crate::resource;
 use crate::units;
-use crate::version::Version;
 
 mod disks;
 mod passwd;

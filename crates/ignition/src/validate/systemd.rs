@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::{unusable_path, NAME_MAX, V};
 use crate::model::*;
 use crate::report::{JsonPath, Kind};
-use crate::{unit_name, units};
+use crate::units::{self, name as unit_name};
 
 impl V<'_> {
     fn unit_text(&mut self, text: Option<&str>, at: &JsonPath) {

@@ -6,7 +6,7 @@
 //! say, per line, since when they exist (`since [N2, N3]`, `_` where a line has no such key),
 //! so the 2.x-only keys of a shared object (a file's `filesystem`, a partition's `size` in
 //! sectors) are fields of it too. [`v2`] holds only what 2.x shapes differently (`mount`,
-//! `create`, config references without `compression`, networkd); [`crate::lift`] turns those
+//! `create`, config references without `compression`, networkd); [`crate::parse::lift`] turns those
 //! into the 3.x form.
 
 pub mod v2;

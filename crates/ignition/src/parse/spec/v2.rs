@@ -1,6 +1,6 @@
 //! Raw types of spec 2.0.0 – 2.4.0 (Container Linux / Flatcar Ignition v0.x): only those whose
 //! JSON shape has no 3.x counterpart. The rest are the 3.x types ([`super::v3`], re-exported
-//! here), which carry 2.x's fields and versions too; [`crate::lift`] turns a 2.x config into the
+//! here), which carry 2.x's fields and versions too; [`crate::parse::lift`] turns a 2.x config into the
 //! 3.x raw form.
 
 use crate::raw_struct;

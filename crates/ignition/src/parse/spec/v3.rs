@@ -1,5 +1,5 @@
 //! Raw types of spec 3.0.0 – 3.5.0 (Ignition ≥ 2.0: Fedora CoreOS, current Flatcar): the raw
-//! form every config reaches, spec 2.x ones through [`crate::lift`].
+//! form every config reaches, spec 2.x ones through [`crate::parse::lift`].
 //!
 //! The types whose JSON shape spec 2.x shares are used by [`super::v2`] too (they say so);
 //! where a field came in another minor version in 2.x, or only one line has it, its `since`

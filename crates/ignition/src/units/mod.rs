@@ -8,6 +8,9 @@
 //! Ignition itself only writes preset lines; Keel writes both, so the unit is enabled in the
 //! tree even if presets are never applied.
 
+pub mod name;
+pub mod networkd;
+
 /// Extensions a systemd unit name may have.
 pub const UNIT_EXTENSIONS: &[&str] = &[
     ".service",

@@ -491,7 +491,7 @@ pub fn plan(cfg: &ValidConfig) -> Plan {
     }
 
     // networkd (2.x).
-    for f in crate::networkd::files(&cfg.networkd) {
+    for f in crate::units::networkd::files(&cfg.networkd) {
         p.ops.push(Op::Networkd {
             at: f.at,
             path: f.path,
