@@ -1,7 +1,7 @@
 //! Ignition runs on the first boot only. The config comes from an http URL on the kernel
 //! command line (so the initramfs brings the network up with DHCP and takes it down again),
-//! which wins over a decoy `config.ign` on OEM. It sets the hostname, a user `core` with an
-//! SSH key, a file under /etc, and a unit enabled with a drop-in; each effect is checked over
+//! which wins over a decoy `config.ign` on OEM. It sets the hostname, an SSH key for the built-in
+//! user `core`, a file under /etc, and a unit enabled with a drop-in; each effect is checked over
 //! SSH as core. After a reboot Ignition does not run again: the console says so, the marker is
 //! gone, the config URL is not fetched again, and a file the config wrote, deleted in between,
 //! stays deleted.
@@ -70,8 +70,11 @@ fn ignition_runs_on_the_first_boot_only() -> Result<()> {
         "config source: {:?}",
         m.group(1)
     );
-    vm.console()
-        .wait_for(r"ignition: created user core", BOOT)?;
+    // `core` is built in (as on Container Linux): Ignition gives it the key.
+    vm.console().wait_for(
+        r"ignition: wrote SSH keys /home/core/\.ssh/authorized_keys \(1 keys",
+        BOOT,
+    )?;
     vm.console().wait_for(
         &format!(
             r"ignition: first boot done; removed the marker /sysroot/boot/{}",
