@@ -1,11 +1,12 @@
-//! Executes a [`Plan`] against a directory tree. The only module that writes.
+//! Executes a [`Plan`](crate::plan::Plan) against a directory tree. The only module that
+//! writes.
 //!
-//! Stages, so that a failure leaves nothing behind:
+//! Stages, so that a failure leaves nothing behind (`prepare`):
 //!  1. fetch every resource (file contents, appended data) through the [`Fetcher`],
 //!     decompressing and hashing while it streams into a staging file in the root
-//!     ([`staging`]), and verify the hash;
+//!     (`staging`), and verify the hash; each operation carries what was fetched for it;
 //!  2. a dry run: every operation, in plan order, against an overlay of the root
-//!     ([`tree::Tree::dry`]) that sees what the operations before it would have made. Whatever
+//!     (the `tree` module's dry tree) that sees what the operations before it would have made. Whatever
 //!     the config and the root decide — an owner the root does not know, a uid already
 //!     taken, a node in the way with `overwrite: false`, a path below a file, a hard link to
 //!     nothing, a unit of the root whose `[Install]` names are not unit names — fails here;
@@ -21,41 +22,40 @@
 //! already", no half-made account. Only one apply at a time may work in a root (the journal
 //! locks it).
 //!
-//! Every path goes through [`Root`], so nothing is written outside the root, not even
+//! Every path goes through [`Root`](root::Root), so nothing is written outside the root, not even
 //! through symlinks already in the tree. Owners given by name are looked up in the root's
 //! `/etc/passwd` and `/etc/group` (after the config's own users and groups are created).
 //! When the process may not chown (not root), ownership is skipped with a warning.
 //!
-//! The operations themselves live in [`run`] (nodes), [`accounts`] (users, groups, homes,
-//! SSH keys) and [`systemd`] (units, enablement, presets).
+//! A pass over the operations (`run`) dispatches each to its area: `files` (files,
+//! directories, links), `accounts` (users, groups, homes, SSH keys) and `units` (units,
+//! enablement, presets, networkd files).
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::fetch::{fetch_resource_to, FetchError, Fetcher};
-use crate::merge::fetch_options;
-use crate::model::Resource;
+use crate::fetch::{FetchError, Fetcher};
 use crate::passwd::{PasswdError, Reserved};
-use crate::plan::{plan, Op, Skipped};
+use crate::plan::{Op, Skipped};
 use crate::report::Report;
 use crate::units::name::InstallError;
 use crate::validate::ValidConfig;
-use root::{Root, RootError};
+use root::RootError;
 
 mod accounts;
+mod files;
 mod journal;
+mod prepare;
 pub mod progress;
 pub mod root;
 mod run;
 mod staging;
-mod systemd;
 mod tree;
+mod units;
 
 pub use journal::{Journal, JournalError, Resume};
-use run::Run;
-use staging::Staging;
-use tree::{Part, Tree};
+pub use prepare::{prepare, prepare_with, Prepared};
 
 /// Why applying failed.
 #[derive(Debug, thiserror::Error)]
@@ -287,199 +287,6 @@ pub struct Applied {
     pub journal: Journal,
 }
 
-/// A config whose resources are all fetched and verified, and whose operations all
-/// succeeded in a dry run against the root: what is left can only fail on I/O. See
-/// [`prepare`].
-pub struct Prepared {
-    plan: crate::plan::Plan,
-    root: Root,
-    data: Vec<Option<Fetched>>,
-    /// Holds the fetched contents until the run is over.
-    staging: Staging,
-    journal: Journal,
-    /// Operations an earlier, interrupted run did.
-    done: usize,
-    /// What the journal said, for the log.
-    notes: Vec<String>,
-}
-
-impl fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Prepared")
-            .field("plan", &self.plan)
-            .field("root", &self.root.dir())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Stages 1 and 2 of [`apply`]: plans `cfg`, fetches every resource and runs every
-/// operation dry, without writing anything. [`Prepared::run`] then writes. First boot puts
-/// the disk work in between, so a config that cannot be applied never touches a disk (the
-/// dry run sees the root before its filesystems are mounted).
-pub fn prepare(
-    cfg: &ValidConfig,
-    root: &Path,
-    fetcher: &dyn Fetcher,
-) -> Result<Prepared, ApplyError> {
-    prepare_with(cfg, root, fetcher, Journal::open(root)?)
-}
-
-/// [`prepare`] with the root's journal, opened by the caller. What an earlier run of the
-/// same config left is resumed first ([`Journal::resume`]: the cut operation rolled back),
-/// and only the operations it did not finish are fetched, run dry and later run; another
-/// config's journal is rolled back and dropped. These are the only writes before
-/// [`Prepared::run`], besides the staging files.
-pub fn prepare_with(
-    cfg: &ValidConfig,
-    root: &Path,
-    fetcher: &dyn Fetcher,
-    mut journal: Journal,
-) -> Result<Prepared, ApplyError> {
-    let plan = plan(cfg);
-    let root = Root::new(root).map_err(|source| ApplyError::Io {
-        at: "$".into(),
-        path: root.to_path_buf(),
-        source,
-    })?;
-    let resume = journal.resume(&progress::digest(cfg))?;
-    let done = if resume.complete {
-        plan.ops.len()
-    } else {
-        resume.done.min(plan.ops.len())
-    };
-    let opts = if done < plan.ops.len() {
-        fetch_options(cfg, fetcher).map_err(ApplyError::Config)?
-    } else {
-        Default::default()
-    };
-
-    // 1. Fetch everything first, into staging files.
-    let mut staging = Staging::new(root.dir());
-    staging.clear().map_err(|source| ApplyError::Io {
-        at: "$".into(),
-        path: staging.dir().to_path_buf(),
-        source,
-    })?;
-    let mut fetch = |r: &Resource| {
-        let (mut file, path) = staging.file().map_err(|source| ApplyError::Io {
-            at: r.at.key("source").to_string(),
-            path: staging.dir().to_path_buf(),
-            source,
-        })?;
-        fetch_resource_to(fetcher, r, cfg.version, &opts, &mut file).map_err(|source| {
-            ApplyError::Fetch {
-                at: source.path(r).to_string(),
-                source,
-            }
-        })?;
-        Ok::<_, ApplyError>(Part::File(path))
-    };
-    let mut data: Vec<Option<Fetched>> = Vec::with_capacity(plan.ops.len());
-    for (i, op) in plan.ops.iter().enumerate() {
-        data.push(match op {
-            _ if i < done => None,
-            Op::File {
-                contents, append, ..
-            } => {
-                let contents = match contents {
-                    Some(r) if r.source.is_some() => Some(fetch(r)?),
-                    _ => None,
-                };
-                let append = append
-                    .iter()
-                    .map(&mut fetch)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Some(Fetched { contents, append })
-            }
-            _ => None,
-        });
-    }
-
-    // 2. Everything (not done yet), dry.
-    let mut dry = Run::new(root.clone(), Tree::dry(), &plan, 0);
-    for (op, fetched) in plan.ops.iter().zip(&data).skip(done) {
-        dry.op(op, fetched.as_ref())?;
-    }
-    Ok(Prepared {
-        plan,
-        root,
-        data,
-        staging,
-        journal,
-        done,
-        notes: resume.notes,
-    })
-}
-
-impl Prepared {
-    /// The root's journal: first boot records its storage stage in it.
-    pub fn journal(&mut self) -> &mut Journal {
-        &mut self.journal
-    }
-
-    /// Stage 3 of [`apply`]: runs the operations not done yet in plan order, each recorded
-    /// in the journal, which is marked complete at the end.
-    pub fn run(self, options: &ApplyOptions) -> Result<Applied, ApplyError> {
-        let Prepared {
-            plan,
-            root,
-            data,
-            staging,
-            mut journal,
-            done,
-            notes,
-        } = self;
-        let today = options.today.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() / 86400)
-        });
-        for s in &plan.skipped {
-            tracing::warn!(at = %s.at, what = %s.what, "skipped: {}", s.reason);
-        }
-        if let Err(e) = journal.begin() {
-            keep_after_cut(&journal, staging);
-            return Err(e.into());
-        }
-        let dir = root.dir().to_path_buf();
-        let mut run = Run::new(root, Tree::journaled(journal), &plan, today);
-        for n in notes {
-            run.warn(n);
-        }
-        let mut result = Ok(());
-        for (i, (op, fetched)) in plan.ops.iter().zip(&data).enumerate().skip(done) {
-            let journal = run.tree.journal().expect("journaled");
-            journal.begin_op(i);
-            result = run.op(op, fetched.as_ref()).and_then(|()| {
-                let journal = run.tree.journal().expect("journaled");
-                journal.end_op().map_err(io_err(op_at(op), &dir))
-            });
-            if result.is_err() {
-                break;
-            }
-        }
-        let (outcome, tree) = run.finish();
-        let mut journal = tree.into_journal().expect("journaled");
-        if let Err(e) = result {
-            keep_after_cut(&journal, staging);
-            return Err(e);
-        }
-        if let Err(e) = journal.complete() {
-            keep_after_cut(&journal, staging);
-            return Err(e.into());
-        }
-        Ok(Applied { outcome, journal })
-    }
-}
-
-/// After a simulated power cut nothing is cleaned up, as after a real one: the staging
-/// directory stays for the next run to clear.
-fn keep_after_cut(journal: &Journal, staging: Staging) {
-    if journal.is_cut() {
-        std::mem::forget(staging);
-    }
-}
-
 /// The config path of an operation.
 fn op_at(op: &Op) -> &str {
     match op {
@@ -497,14 +304,8 @@ fn op_at(op: &Op) -> &str {
     }
 }
 
-/// A file's fetched data.
-struct Fetched {
-    contents: Option<Part>,
-    append: Vec<Part>,
-}
-
 /// Ids the config asks for explicitly, so automatic allocation skips them.
-fn reserved(ops: &[Op]) -> Reserved {
+fn reserved<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Reserved {
     let mut r = Reserved::default();
     for op in ops {
         match op {

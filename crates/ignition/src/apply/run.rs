@@ -1,16 +1,15 @@
 //! One pass over the plan's operations, dry or real (the [`Tree`] decides): the pass's
-//! state, owners, and files, directories and links. Accounts and units are in the sibling
-//! modules.
+//! state, paths, owners, and the dispatch of each step. The operations are in the sibling
+//! modules: files (and directories and links), accounts, units.
 
 use std::path::{Path, PathBuf};
 
+use super::prepare::Step;
 use super::root::Root;
-use super::tree::{Meta, Part, Tree};
-use super::{
-    conflict, io_err, reserved, root_err, Action, ActionKind, ApplyError, Fetched, Outcome,
-};
+use super::tree::{Part, Tree};
+use super::{io_err, reserved, root_err, Action, ActionKind, ApplyError, Outcome};
 use crate::passwd::{Db, Reserved};
-use crate::plan::{Op, OwnerRef, Plan};
+use crate::plan::{Op, OwnerRef, Skipped};
 
 /// The state of one pass.
 pub(super) struct Run {
@@ -24,16 +23,24 @@ pub(super) struct Run {
 }
 
 impl Run {
-    pub(super) fn new(root: Root, tree: Tree, plan: &Plan, today: u64) -> Run {
+    /// A pass over `steps`; its outcome starts with what the plan skipped and its notes.
+    pub(super) fn new(
+        root: Root,
+        tree: Tree,
+        steps: &[Step],
+        skipped: &[Skipped],
+        notes: &[String],
+        today: u64,
+    ) -> Run {
         Run {
             root,
             tree,
             db: None,
-            reserved: reserved(&plan.ops),
+            reserved: reserved(steps.iter().map(|s| &s.op)),
             today,
             out: Outcome {
-                skipped: plan.skipped.clone(),
-                warnings: plan.notes.clone(),
+                skipped: skipped.to_vec(),
+                warnings: notes.to_vec(),
                 ..Default::default()
             },
             chown_warned: false,
@@ -199,7 +206,7 @@ impl Run {
 
     /// The owner to set: explicit ids win, then `keep` (an existing node's owner), then
     /// root (only set when something was given or kept).
-    fn owner(
+    pub(super) fn owner(
         &mut self,
         at: &str,
         user: &OwnerRef,
@@ -216,8 +223,10 @@ impl Run {
         })
     }
 
-    pub(super) fn op(&mut self, op: &Op, fetched: Option<&Fetched>) -> Result<(), ApplyError> {
-        match op {
+    /// Runs one step.
+    pub(super) fn step(&mut self, step: &Step) -> Result<(), ApplyError> {
+        let fetched = step.fetched.as_ref();
+        match &step.op {
             Op::Group { at, spec, remove } => self.group(at, spec, *remove),
             Op::User {
                 at,
@@ -273,189 +282,5 @@ impl Run {
             Op::Networkd { at, path, contents } => self.networkd(at, path, contents),
             Op::Presets { lines } => self.presets(lines),
         }
-    }
-
-    fn directory(
-        &mut self,
-        at: &str,
-        path: &str,
-        mode: Option<u32>,
-        user: &OwnerRef,
-        group: &OwnerRef,
-        overwrite: bool,
-    ) -> Result<(), ApplyError> {
-        let host = self.resolve(at, path, true)?;
-        match self.tree.lstat(&host) {
-            Some(m) if m.is_dir() => {
-                if let Some(mode) = mode {
-                    self.tree.set_mode(&host, mode).map_err(io_err(at, &host))?;
-                }
-                if let Some((u, g)) = self.owner(at, user, group, Some((m.uid, m.gid)))? {
-                    if (u, g) != (m.uid, m.gid) {
-                        self.chown(at, &host, u, g)?;
-                    }
-                }
-                let detail = mode.map(|m| format!("mode {m:04o}")).unwrap_or_default();
-                self.act(ActionKind::UpdateDirectory, path, detail);
-                return Ok(());
-            }
-            Some(_) if !overwrite => {
-                return Err(conflict(
-                    at,
-                    path,
-                    "a non-directory exists there already and overwrite is false",
-                ))
-            }
-            Some(_) => self.tree.remove(&host).map_err(io_err(at, &host))?,
-            None => {}
-        }
-        let mode = mode.unwrap_or(0o755);
-        self.tree.mkdir(&host, mode).map_err(io_err(at, &host))?;
-        if let Some((u, g)) = self.owner(at, user, group, None)? {
-            self.chown(at, &host, u, g)?;
-        }
-        self.act(
-            ActionKind::CreateDirectory,
-            path,
-            format!("mode {mode:04o}"),
-        );
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn file(
-        &mut self,
-        at: &str,
-        path: &str,
-        mode: Option<u32>,
-        user: &OwnerRef,
-        group: &OwnerRef,
-        overwrite: bool,
-        fetched: &Fetched,
-    ) -> Result<(), ApplyError> {
-        let host = self.resolve(at, path, true)?;
-        let meta = self.tree.lstat(&host);
-        let existing_file = meta.filter(Meta::is_file);
-        let (mut parts, keep, kind) = match (&fetched.contents, existing_file) {
-            (Some(c), _) if overwrite || meta.is_none() => {
-                (vec![c.clone()], None, ActionKind::WriteFile)
-            }
-            (Some(_), _) => {
-                return Err(conflict(
-                    at,
-                    path,
-                    "a file exists there already and overwrite is false",
-                ))
-            }
-            (None, Some(m)) if !overwrite => {
-                (self.tree.parts_of(&host), Some(m), ActionKind::UpdateFile)
-            }
-            (None, _) if overwrite || meta.is_none() => (Vec::new(), None, ActionKind::WriteFile),
-            (None, _) => {
-                return Err(conflict(
-                    at,
-                    path,
-                    "a non-regular node exists there already and overwrite is false",
-                ))
-            }
-        };
-        parts.extend(fetched.append.iter().cloned());
-        let mode = mode.or(keep.map(|m| m.mode & 0o777)).unwrap_or(0o644);
-        let owner = self.owner(at, user, group, keep.map(|m| (m.uid, m.gid)))?;
-        self.write_host(at, &host, &parts, mode, owner)?;
-        let mut detail = format!("mode {mode:04o}");
-        if !self.tree.is_dry() {
-            if let Ok(m) = std::fs::symlink_metadata(&host) {
-                detail.push_str(&format!(", {} bytes", m.len()));
-            }
-        }
-        if let Some((u, g)) = owner {
-            detail.push_str(&format!(", owner {u}:{g}"));
-        }
-        self.act(kind, path, detail);
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn link(
-        &mut self,
-        at: &str,
-        path: &str,
-        target: &str,
-        hard: bool,
-        user: &OwnerRef,
-        group: &OwnerRef,
-        overwrite: bool,
-    ) -> Result<(), ApplyError> {
-        let host = self.resolve(at, path, true)?;
-        let meta = self.tree.lstat(&host);
-        if hard {
-            let target_path = if target.starts_with('/') {
-                target.to_string()
-            } else {
-                let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
-                format!("{parent}/{target}")
-            };
-            let target_host = self.resolve(at, &target_path, false)?;
-            let Some(tmeta) = self.tree.lstat(&target_host) else {
-                return Err(conflict(
-                    at,
-                    path,
-                    &format!("hard link target {target} does not exist"),
-                ));
-            };
-            if tmeta.is_dir() {
-                return Err(conflict(at, path, "hard link target is a directory"));
-            }
-            if let Some(m) = &meta {
-                if m.id == tmeta.id {
-                    self.act(ActionKind::Unchanged, path, format!("=> {target}"));
-                    return Ok(());
-                }
-                if !overwrite {
-                    return Err(conflict(
-                        at,
-                        path,
-                        "something else exists there already and overwrite is false",
-                    ));
-                }
-                self.tree.remove(&host).map_err(io_err(at, &host))?;
-            }
-            self.tree
-                .hard_link(&target_host, &host)
-                .map_err(io_err(at, &host))?;
-            self.act(ActionKind::CreateHardLink, path, format!("=> {target}"));
-            return Ok(());
-        }
-        if let Some(m) = &meta {
-            let same = m.is_symlink()
-                && self
-                    .tree
-                    .read_link(&host)
-                    .is_ok_and(|t| t == Path::new(target));
-            if same {
-                if let Some((u, g)) = self.owner(at, user, group, Some((m.uid, m.gid)))? {
-                    self.chown(at, &host, u, g)?;
-                }
-                self.act(ActionKind::Unchanged, path, format!("-> {target}"));
-                return Ok(());
-            }
-            if !overwrite {
-                return Err(conflict(
-                    at,
-                    path,
-                    "something else exists there already and overwrite is false",
-                ));
-            }
-            self.tree.remove(&host).map_err(io_err(at, &host))?;
-        }
-        self.tree
-            .symlink(Path::new(target), &host)
-            .map_err(io_err(at, &host))?;
-        if let Some((u, g)) = self.owner(at, user, group, None)? {
-            self.chown(at, &host, u, g)?;
-        }
-        self.act(ActionKind::CreateSymlink, path, format!("-> {target}"));
-        Ok(())
     }
 }
