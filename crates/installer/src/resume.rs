@@ -125,6 +125,37 @@ impl Resuming {
         })
     }
 
+    /// Continue downloading `url` from byte `from` (the bytes before it are already where they
+    /// belong: the updater's payload after a reboot or power cut), asking `Range: bytes=FROM-`
+    /// and accepting only what [`Read`] accepts on a resume: a 206 from exactly `from` (of
+    /// total size `signed_size` if the server gives one), or a 200 whose first `from` bytes are
+    /// dropped. Failed starts are retried as resumes are. `from` 0 is [`Self::open`].
+    pub fn open_from(http: &Http, url: &str, from: u64, signed_size: Option<u64>) -> Result<Self> {
+        if from == 0 {
+            return Self::open(http, url, signed_size);
+        }
+        let mut r = Resuming {
+            http: http.clone(),
+            url: url.to_string(),
+            body: None,
+            pos: from,
+            skip: 0,
+            size: signed_size,
+            tries: 0,
+            failed: None,
+        };
+        let why = match http.get_from(url, from) {
+            Err(e) => format!("GET {url} from byte {from}: {}", describe(e, http.stall())),
+            Ok(resp) => match r.accept(resp) {
+                Answer::Resumed => return Ok(r),
+                Answer::Retry(why) => why,
+                Answer::Fatal(why) => anyhow::bail!(why),
+            },
+        };
+        r.recover(why)?;
+        Ok(r)
+    }
+
     /// The file's size, when the server or the signature said it.
     pub fn size(&self) -> Option<u64> {
         self.size
@@ -570,6 +601,35 @@ mod tests {
         let (url, _) = server(vec![no_length(&d)]);
         let mut r = Resuming::open(&http(1, SLOW), &url, None).unwrap();
         assert_eq!(drain(&mut r).0.len(), half);
+    }
+
+    #[test]
+    fn a_download_opened_from_an_offset_asks_for_the_rest_only() {
+        let d = data();
+        let from = 123_456u64;
+        // A 206 from there, a server that ignores Range, and a 503 before a good answer.
+        let (url, asked) = server(vec![
+            partial(&d, None, None),
+            ok(&d, d.len()),
+            status("503 Service Unavailable"),
+            partial(&d, None, None),
+        ]);
+        for _ in 0..3 {
+            let mut r =
+                Resuming::open_from(&http(2, SLOW), &url, from, Some(d.len() as u64)).unwrap();
+            let (got, end) = drain(&mut r);
+            end.unwrap();
+            assert!(
+                got[..] == d[from as usize..],
+                "only the bytes from the offset on"
+            );
+        }
+        let f = Some(from);
+        assert_eq!(*asked.lock().unwrap(), [f, f, f, f]);
+        // Bytes from elsewhere are refused at the start too.
+        let (url, _) = server(vec![partial(&d, Some(0), None)]);
+        let err = Resuming::open_from(&http(2, SLOW), &url, from, None).unwrap_err();
+        assert!(err.to_string().contains("instead"), "{err}");
     }
 
     #[test]

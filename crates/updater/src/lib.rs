@@ -18,11 +18,15 @@
 //!  * [`repo`]: the channel's TUF update repository (tough): its releases, each file with its
 //!    URL, size and SHA-256, or a refusal that names the cause (expired, rolled back, untrusted
 //!    keys, tampered).
+//!  * [`payload`]: a release onto the node: the slot payload streamed into the inactive USR
+//!    partition (resumable, verified), the kernel and initramfs onto the ESP, then the trial
+//!    armed; never the active slot.
 //!  * [`utc`]: UTC instants as seconds, weekdays and RFC 3339 text (time is always an argument).
 
 pub mod commands;
 pub mod config;
 pub mod esp;
+pub mod payload;
 pub mod policy;
 pub mod repo;
 pub mod state;
