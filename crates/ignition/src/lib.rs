@@ -1,24 +1,31 @@
 //! Keel's Ignition: parse, validate and apply Ignition configs of spec 2.0–2.4 (Container
 //! Linux / Flatcar) and 3.0–3.5 (Fedora CoreOS / Flatcar).
 //!
-//! The pipeline, one module per stage:
-//!  * [`version`] reads `ignition.version` and picks the raw parser;
-//!  * [`spec`] holds the raw types per spec line, decoded by [`decode`] (unknown keys are
-//!    warnings, never errors);
-//!  * [`lift`] turns a 2.x config into the 3.x raw form, keeping what only 2.x says in a
-//!    record, and [`translate`] maps the 3.x raw form into the one internal [`model`];
+//! By stage, one folder each:
+//!  * [`parse`](mod@parse): [`parse::version`] reads `ignition.version` and picks the raw types
+//!    ([`parse::spec`]), decoded by [`parse::decode`] (unknown keys are warnings, never
+//!    errors); [`parse::lift`] turns a 2.x config into the 3.x raw form, keeping what only
+//!    2.x says in a record, and [`parse::translate`] maps the 3.x raw form into the one
+//!    internal [`model`];
 //!  * [`validate`] finds every problem at once, each with its JSON path ([`report`]);
 //!  * [`merge`] fetches and combines referenced configs (merge/append/replace); the whole
-//!    config checked once more becomes a [`ValidConfig`], the only input of what follows;
-//!  * [`plan`] turns a [`ValidConfig`] into ordered operations, without I/O or checks;
-//!  * [`apply`] runs them inside a root directory ([`root`]), using the pure helpers in
-//!    [`passwd`], [`units`] and [`networkd`], and fetching through [`fetch`]; its progress
-//!    journal ([`progress`]) lets a run cut by a power failure be finished by the next one
-//!    as if it had never been cut.
+//!    config checked once more ([`validate::whole`]) becomes a [`ValidConfig`], the only
+//!    input of what follows;
+//!  * [`plan`](mod@plan) turns a [`ValidConfig`] into ordered operations, without I/O or checks;
+//!  * [`fetch`] gets the bytes behind a URL, decompressed and verified;
+//!  * [`apply`](mod@apply) fetches what each operation needs and runs them inside a root directory
+//!    ([`apply::root`]), by area: files, accounts, units; its progress journal
+//!    ([`apply::progress`]) lets a run cut by a power failure be finished by the next one as
+//!    if it had never been cut.
+//!
+//! By area, what several stages share: [`units`] (systemd unit text, names, `[Install]`,
+//! presets, networkd files), [`passwd`] (the account files), [`resource`] (URLs, `data:`,
+//! hashes), and [`storage`] (partition tables, probing, mkfs, the [`storage::Disks`] seam
+//! and its fake).
 //!
 //! The first-boot path ([`firstboot`]) reads the kernel command line ([`cmdline`]), finds
-//! and fetches the config, calls [`load`], sets up disks and filesystems ([`storage`], through
-//! the [`storage::Disks`] seam) and then applies the rest into the new root.
+//! and fetches the config, calls [`load`], sets up disks and filesystems ([`storage`]) and
+//! then applies the rest into the new root.
 
 pub mod apply;
 pub mod cmdline;

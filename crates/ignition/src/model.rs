@@ -6,7 +6,8 @@
 //! [`Config::version`]; and spec 3.x merging overrides a parent's field only when the child
 //! sets it.
 //!
-//! A [`Config`] returned by [`crate::parse`] has been validated.
+//! A [`Config`] returned by [`crate::parse()`] has been validated on its own; planning takes
+//! a [`crate::ValidConfig`], the whole config with its references resolved.
 
 use crate::parse::version::Version;
 use crate::report::{Entry, JsonPath};

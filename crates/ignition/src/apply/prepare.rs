@@ -62,7 +62,7 @@ impl fmt::Debug for Prepared {
     }
 }
 
-/// Stages 1 and 2 of [`apply`]: plans `cfg`, fetches every resource and runs every
+/// Stages 1 and 2 of [`apply`](super::apply): plans `cfg`, fetches every resource and runs every
 /// operation dry, without writing anything. [`Prepared::run`] then writes. First boot puts
 /// the disk work in between, so a config that cannot be applied never touches a disk (the
 /// dry run sees the root before its filesystems are mounted).
@@ -180,7 +180,7 @@ impl Prepared {
         &mut self.journal
     }
 
-    /// Stage 3 of [`apply`]: runs the operations not done yet in plan order, each recorded
+    /// Stage 3 of [`apply`](super::apply): runs the operations not done yet in plan order, each recorded
     /// in the journal, which is marked complete at the end.
     pub fn run(self, options: &ApplyOptions) -> Result<Applied, ApplyError> {
         let Prepared {

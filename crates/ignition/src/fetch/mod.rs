@@ -3,8 +3,8 @@
 //!  * [`Fetcher`]: the bytes behind a URL, into memory ([`Fetcher::fetch`]) or streamed into
 //!    a writer ([`Fetcher::fetch_to`]). Decompression and hash checks are not its job:
 //!    [`fetch_resource_to`] does them the same way for every fetcher, while the bytes flow
-//!    ([`sink`]), so a resource is never held whole in memory on its way to a file.
-//!  * [`StdFetcher`]: `data:` URLs, `http(s)` with retries and Ignition's timeouts ([`http`]:
+//!    (`sink`), so a resource is never held whole in memory on its way to a file.
+//!  * [`StdFetcher`]: `data:` URLs, `http(s)` with retries and Ignition's timeouts (`http`:
 //!    `httpResponseHeaders` bounds the wait for headers, the body has a stall timeout,
 //!    `httpTotal` bounds everything), extra CAs, proxies, and spec 2.x `oem://` from a
 //!    directory.

@@ -8,7 +8,8 @@
 //!  * a key that only matches a field case-insensitively → decoded, with a warning;
 //!  * a value of the wrong JSON type → error (the field is left unset).
 //!
-//! The raw types themselves are declared with [`raw_struct!`] in `spec/v2.rs` and `spec/v3.rs`.
+//! The raw types themselves are declared with [`raw_struct!`](crate::raw_struct) in
+//! `spec/v2.rs` and `spec/v3.rs`.
 
 use serde_json::Value;
 
