@@ -269,6 +269,12 @@ fn power_cuts_during_an_offline_install_never_leave_a_half_written_bootable_disk
         code == 0 && out.contains("Success! Keel"),
         "`{INSTALL_CMD}` after {CUTS} power cuts exited {code}:\n{out}"
     );
+    // A root shell on the installed system's console comes from OEM grub.cfg, as README says.
+    sh(
+        &mut vm,
+        "mkdir -p /run/oem && mount -t vfat /dev/vda6 /run/oem \
+         && printf 'set linux_append=\"keel.autologin\"\\n' > /run/oem/grub.cfg && umount /run/oem",
+    )?;
     vm.boot_from_disk_next()?;
     vm.console().send_line("reboot")?;
     vm.console()
