@@ -141,3 +141,49 @@ fn v2_filesystems_map_or_skip() {
     );
     assert!(p.skipped.iter().any(|s| s.at == "$.storage.files[0]"));
 }
+
+/// Disk work is planned as steps like the rest: partition tables, then the filesystems a
+/// real boot makes (a 2.x filesystem given by an already-mounted path is not one), each
+/// with where the files stage mounts it.
+#[test]
+fn disk_work_is_planned_as_steps() {
+    let p = plan_of(
+        r#"{"ignition":{"version":"3.3.0"},"storage":{
+          "disks":[{"device":"/dev/vdb","partitions":[{"label":"data"}]}],
+          "filesystems":[{"device":"/dev/disk/by-partlabel/data","format":"ext4","path":"/var/data"},
+                         {"device":"/dev/vdc","format":"swap"}]}}"#,
+    );
+    let got: Vec<(String, String, Option<String>)> = p
+        .disks
+        .iter()
+        .map(|op| {
+            let mount = match op {
+                DiskOp::Filesystem { mount, .. } => mount.clone(),
+                _ => None,
+            };
+            (op.at().to_string(), op.what(), mount)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("$.storage.disks[0]".into(), "disk /dev/vdb".into(), None),
+            (
+                "$.storage.filesystems[0]".into(),
+                "ext4 filesystem on /dev/disk/by-partlabel/data".into(),
+                Some("/var/data".into())
+            ),
+            (
+                "$.storage.filesystems[1]".into(),
+                "swap filesystem on /dev/vdc".into(),
+                None
+            ),
+        ]
+    );
+    let p = plan_of(
+        r#"{"ignition":{"version":"2.2.0"},"storage":{"filesystems":[
+            {"name":"sys","path":"/sysroot"},{"mount":{"device":"/dev/vdb","format":"ext4"}}]}}"#,
+    );
+    assert_eq!(p.disks.len(), 1);
+    assert_eq!(p.disks[0].at().to_string(), "$.storage.filesystems[1]");
+}
