@@ -1,18 +1,17 @@
-//! Spec 2.x raw → the 3.x raw form, once, as Flatcar's ign-converter lifts it. A 2.x config is
-//! decoded into the 3.x raw types, which carry 2.x's keys too; those the model keeps as they
-//! are (filesystem names, the filesystem of each node, sizes in sectors, networkd units) stay,
-//! the lift turns the others into their 3.x form and keeps what that form cannot say in a
+//! Spec 2.x raw → the 3.x raw form, once, as Flatcar's ign-converter lifts it. Most 2.x
+//! objects already are 3.x raw types (those carry 2.x's few extra fields: filesystem names,
+//! sizes in sectors); the lift converts the rest and keeps what the 3.x form cannot say in a
 //! [`V2Only`] record:
-//!  * `config.append` becomes `config.merge` and references (no `compression` in 2.x) become
-//!    resources (the config's version keeps the append semantics; the translation names them
-//!    at their 2.x key);
+//!  * `config.append` becomes `config.merge` (the config's version keeps the append
+//!    semantics; the translation names them at their 2.x key);
 //!  * a file's `append: true` moves its contents into `append: [contents]` with
 //!    `overwrite: false` (recorded, so they keep their 2.x path);
 //!  * `enable` folds into `enabled` (`enabled: false` wins);
 //!  * the deprecated `users[].create` object moves onto the user;
 //!  * a filesystem's `mount` object flattens into the 3.x fields (`create` into
 //!    `wipeFilesystem` and `options`); whether it had `mount` (a device made at boot) or
-//!    `path` (already mounted there) is recorded.
+//!    `path` (already mounted there) is recorded;
+//!  * networkd units go into the record as they are (3.x has no networkd section).
 //!
 //! Problems that only the raw 2.x shape shows (`append` with `overwrite`, `create` with the
 //! user-level fields or with `wipeFilesystem`, `mount` vs `path`, deprecated keys) are
@@ -31,6 +30,8 @@ pub struct V2Only {
     pub filesystems: Vec<V2Filesystem>,
     /// `storage.files[i]`: `append: true` made its `contents` the 3.x `append[0]`.
     pub appended: Vec<bool>,
+    /// `networkd.units`.
+    pub networkd: Vec<v2::NetworkdUnit>,
 }
 
 /// How a spec 2.x filesystem was given.
@@ -61,49 +62,59 @@ fn resource(r: v2::ConfigReference) -> v3::Resource {
     }
 }
 
-/// Lifts a spec 2.x config found at `root` (decoded into the raw types), reporting 2.x-only
-/// problems.
-pub fn lift(mut raw: v3::Config, version: Version, root: &JsonPath, report: &mut Report) -> Lifted {
+/// Lifts a decoded spec 2.x config found at `root`, reporting 2.x-only problems.
+pub fn lift(raw: v2::Config, version: Version, root: &JsonPath, report: &mut Report) -> Lifted {
     let mut l = Lift {
         version,
         report,
         only: V2Only::default(),
     };
-    if let Some(ign) = raw.ignition.as_mut() {
-        references(ign);
-    }
-    if let Some(st) = raw.storage.as_mut() {
+    let storage = raw.storage.map(|mut st| {
         let at = root.key("storage");
         l.partitions(&st.disks, &at.key("disks"));
         l.filesystems(&mut st.filesystems, &at.key("filesystems"));
         l.files(&mut st.files, &at.key("files"));
-    }
-    if let Some(s) = raw.systemd.as_mut() {
+        st
+    });
+    let systemd = raw.systemd.map(|mut s| {
         l.units(&mut s.units, &root.key("systemd").key("units"));
-    }
-    if let Some(p) = raw.passwd.as_mut() {
+        s
+    });
+    let passwd = raw.passwd.map(|mut p| {
         l.users(&mut p.users, &root.key("passwd").key("users"));
-    }
+        p
+    });
+    l.only.networkd = raw.networkd.unwrap_or_default().units;
     Lifted {
-        config: raw,
+        config: v3::Config {
+            ignition: raw.ignition.map(ignition),
+            storage,
+            systemd,
+            passwd,
+            kernel_arguments: None,
+        },
         v2: l.only,
     }
 }
 
-/// Appended and replacing configs and CAs: 2.x references become 3.x resources.
-fn references(ign: &mut v3::Ignition) {
-    if let Some(c) = ign.config.as_mut() {
-        c.merge = std::mem::take(&mut c.append)
-            .into_iter()
-            .map(resource)
-            .collect();
-        c.replace = c.replace_v2.take().map(resource);
-    }
-    if let Some(tls) = ign.security.as_mut().and_then(|s| s.tls.as_mut()) {
-        tls.certificate_authorities = std::mem::take(&mut tls.certificate_authorities_v2)
-            .into_iter()
-            .map(resource)
-            .collect();
+fn ignition(ign: v2::Ignition) -> v3::Ignition {
+    v3::Ignition {
+        version: ign.version,
+        config: ign.config.map(|c| v3::IgnitionConfig {
+            merge: c.append.into_iter().map(resource).collect(),
+            replace: c.replace.map(resource),
+        }),
+        timeouts: ign.timeouts,
+        security: ign.security.map(|s| v3::Security {
+            tls: s.tls.map(|t| v3::Tls {
+                certificate_authorities: t
+                    .certificate_authorities
+                    .into_iter()
+                    .map(resource)
+                    .collect(),
+            }),
+        }),
+        proxy: ign.proxy,
     }
 }
 

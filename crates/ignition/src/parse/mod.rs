@@ -8,6 +8,7 @@ use crate::model::Config;
 use crate::report::{JsonPath, Kind, Report, Severity};
 use crate::validate;
 use decode::{Cx, Decode};
+use spec::{v2, v3};
 
 pub mod decode;
 pub mod lift;
@@ -87,11 +88,12 @@ fn parse_config(bytes: &[u8], root: &JsonPath, whole: bool) -> Result<Config, Re
         version: ver,
         report: &mut report,
     };
-    let raw = spec::Config::decode(&doc, root, &mut cx).unwrap_or_default();
     let mut cfg = if ver.is_v2() {
+        let raw = v2::Config::decode(&doc, root, &mut cx).unwrap_or_default();
         let lifted = lift::lift(raw, ver, root, &mut report);
         translate::translate(lifted.config, Some(&lifted.v2), ver, root)
     } else {
+        let raw = v3::Config::decode(&doc, root, &mut cx).unwrap_or_default();
         translate::translate(raw, None, ver, root)
     };
 

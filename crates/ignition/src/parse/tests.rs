@@ -672,28 +672,3 @@ fn v2_filesystem_names_are_optional_and_references_must_resolve() {
         )]
     );
 }
-
-/// A key whose value has another shape in 2.x is read per line: 2.x references (append,
-/// replace, CAs) have no `compression`; 3.x has no `append`.
-#[test]
-fn references_are_read_per_line() {
-    let cfg = parse(
-        br#"{"ignition":{"version":"2.2.0","config":{"replace":{"source":"data:,x","compression":"gzip"}},
-            "security":{"tls":{"certificateAuthorities":[{"source":"data:,ca"}]}}}}"#,
-    )
-    .unwrap();
-    let w: Vec<&str> = cfg.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert_eq!(w, ["$.ignition.config.replace.compression"]);
-    let r = cfg.ignition.replace.as_ref().unwrap();
-    assert_eq!(
-        (r.at.to_string(), r.compression.clone()),
-        ("$.ignition.config.replace".into(), None)
-    );
-    let ca = &cfg.ignition.certificate_authorities[0];
-    assert_eq!(
-        ca.at.to_string(),
-        "$.ignition.security.tls.certificateAuthorities[0]"
-    );
-    let w = warnings(r#"{"ignition":{"version":"3.4.0","config":{"append":[]}}}"#);
-    assert_eq!(w, [("$.ignition.config.append".into(), Kind::UnusedKey)]);
-}

@@ -2,7 +2,7 @@
 //! lifted ([`crate::parse::lift`]), with its [`V2Only`] record: the model keeps the 2.x fields of the
 //! raw types (filesystem names, the filesystem of each node, sizes in sectors) and what the
 //! record says (which filesystems are made at boot, appended contents named at their 2.x
-//! path), and networkd units; referenced configs are named at the 2.x key, `append`.
+//! path, networkd units); referenced configs are named at the 2.x key, `append`.
 
 use crate::model::*;
 use crate::parse::lift::V2Only;
@@ -148,7 +148,7 @@ pub fn translate(
     })
     .collect();
     let nd_at = root.key("networkd").key("units");
-    cfg.networkd = (raw.networkd.unwrap_or_default().units)
+    cfg.networkd = (v2.map(|v| v.networkd.clone()).unwrap_or_default())
         .into_iter()
         .enumerate()
         .map(|(i, u)| {

@@ -1,11 +1,44 @@
-//! Raw types of spec 2.0.0 – 2.4.0 (Container Linux / Flatcar Ignition v0.x) that have no 3.x
-//! counterpart: references without `compression`, a filesystem's `mount` object, a user's
-//! `create` object, networkd units. Everything else is decoded into the 3.x types
-//! ([`super::v3`]), which carry 2.x's keys and versions too; [`crate::parse::lift`] turns a 2.x
-//! config into the 3.x raw form.
+//! Raw types of spec 2.0.0 – 2.4.0 (Container Linux / Flatcar Ignition v0.x): only those whose
+//! JSON shape has no 3.x counterpart. The rest are the 3.x types ([`super::v3`], re-exported
+//! here), which carry 2.x's fields and versions too; [`crate::parse::lift`] turns a 2.x config into the
+//! 3.x raw form.
 
-use super::v3::{Dropin, HttpHeader, Verification};
 use crate::raw_struct;
+
+pub use super::v3::{
+    Disk, Dropin, Filesystem, Group, HttpHeader, NodeGroup, NodeUser, Partition, Passwd, Proxy,
+    Raid, Resource, Storage, Systemd, Timeouts, User, Verification,
+};
+
+raw_struct! {
+    /// The whole config.
+    pub struct Config {
+        ignition: Option<Ignition> = "ignition",
+        storage: Option<Storage> = "storage",
+        systemd: Option<Systemd> = "systemd",
+        networkd: Option<Networkd> = "networkd",
+        passwd: Option<Passwd> = "passwd",
+    }
+}
+
+raw_struct! {
+    /// `ignition` section.
+    pub struct Ignition {
+        version: Option<String> = "version",
+        config: Option<IgnitionConfig> = "config",
+        timeouts: Option<Timeouts> = "timeouts" since 1,
+        security: Option<Security> = "security" since 2,
+        proxy: Option<Proxy> = "proxy" since 4,
+    }
+}
+
+raw_struct! {
+    /// `ignition.config`.
+    pub struct IgnitionConfig {
+        append: Vec<ConfigReference> = "append",
+        replace: Option<ConfigReference> = "replace",
+    }
+}
 
 raw_struct! {
     /// A referenced config or certificate.
@@ -13,6 +46,20 @@ raw_struct! {
         source: Option<String> = "source",
         verification: Option<Verification> = "verification",
         http_headers: Vec<HttpHeader> = "httpHeaders" since 4,
+    }
+}
+
+raw_struct! {
+    /// `ignition.security`.
+    pub struct Security {
+        tls: Option<Tls> = "tls",
+    }
+}
+
+raw_struct! {
+    /// `ignition.security.tls`.
+    pub struct Tls {
+        certificate_authorities: Vec<ConfigReference> = "certificateAuthorities",
     }
 }
 

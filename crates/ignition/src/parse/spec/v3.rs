@@ -1,46 +1,41 @@
 //! Raw types of spec 3.0.0 – 3.5.0 (Ignition ≥ 2.0: Fedora CoreOS, current Flatcar): the raw
 //! form every config reaches, spec 2.x ones through [`crate::parse::lift`].
 //!
-//! The types whose JSON shape spec 2.x shares are decoded for 2.x configs too (they say so);
+//! The types whose JSON shape spec 2.x shares are used by [`super::v2`] too (they say so);
 //! where a field came in another minor version in 2.x, or only one line has it, its `since`
-//! gives both lines. The few 2.x objects with no 3.x counterpart are in [`super::v2`].
+//! gives both lines.
 
 use serde_json::Value;
 
-use super::v2::{ConfigReference, Mount, Networkd, UserCreate};
 use crate::raw_struct;
 
 raw_struct! {
-    /// The whole config (2.x too, with its networkd section).
+    /// The whole config.
     pub struct Config {
         ignition: Option<Ignition> = "ignition",
         storage: Option<Storage> = "storage",
         systemd: Option<Systemd> = "systemd",
-        networkd: Option<Networkd> = "networkd" since [0, _],
         passwd: Option<Passwd> = "passwd",
-        kernel_arguments: Option<KernelArguments> = "kernelArguments" since [_, 3],
+        kernel_arguments: Option<KernelArguments> = "kernelArguments" since 3,
     }
 }
 
 raw_struct! {
-    /// `ignition` section (2.x too).
+    /// `ignition` section.
     pub struct Ignition {
         version: Option<String> = "version",
         config: Option<IgnitionConfig> = "config",
-        timeouts: Option<Timeouts> = "timeouts" since [1, 0],
-        security: Option<Security> = "security" since [2, 0],
-        proxy: Option<Proxy> = "proxy" since [4, 1],
+        timeouts: Option<Timeouts> = "timeouts",
+        security: Option<Security> = "security",
+        proxy: Option<Proxy> = "proxy" since 1,
     }
 }
 
 raw_struct! {
-    /// `ignition.config`. In 2.x, referenced configs are appended, and a reference has no
-    /// `compression` (the lift turns them into 3.x resources).
+    /// `ignition.config`.
     pub struct IgnitionConfig {
-        append: Vec<ConfigReference> = "append" since [0, _],
-        merge: Vec<Resource> = "merge" since [_, 0],
-        replace: Option<Resource> = "replace" since [_, 0],
-        replace_v2: Option<ConfigReference> = "replace" since [0, _],
+        merge: Vec<Resource> = "merge",
+        replace: Option<Resource> = "replace",
     }
 }
 
@@ -79,17 +74,16 @@ raw_struct! {
 }
 
 raw_struct! {
-    /// `ignition.security` (2.x too).
+    /// `ignition.security`.
     pub struct Security {
         tls: Option<Tls> = "tls",
     }
 }
 
 raw_struct! {
-    /// `ignition.security.tls` (2.x too, where a CA is a reference without `compression`).
+    /// `ignition.security.tls`.
     pub struct Tls {
-        certificate_authorities: Vec<Resource> = "certificateAuthorities" since [_, 0],
-        certificate_authorities_v2: Vec<ConfigReference> = "certificateAuthorities" since [0, _],
+        certificate_authorities: Vec<Resource> = "certificateAuthorities",
     }
 }
 
@@ -157,7 +151,7 @@ raw_struct! {
     /// or a `path` (already mounted); the lift flattens `mount` into the 3.x fields.
     pub struct Filesystem {
         name: Option<String> = "name" since [0, _],
-        mount: Option<Mount> = "mount" since [0, _],
+        mount: Option<super::v2::Mount> = "mount" since [0, _],
         device: Option<String> = "device" since [_, 0],
         format: Option<String> = "format" since [_, 0],
         path: Option<String> = "path",
@@ -286,7 +280,7 @@ raw_struct! {
         name: Option<String> = "name",
         password_hash: Option<String> = "passwordHash",
         ssh_authorized_keys: Vec<String> = "sshAuthorizedKeys",
-        create: Option<UserCreate> = "create" since [0, _],
+        create: Option<super::v2::UserCreate> = "create" since [0, _],
         uid: Option<i64> = "uid" since [1, 0],
         gecos: Option<String> = "gecos" since [1, 0],
         home_dir: Option<String> = "homeDir" since [1, 0],
