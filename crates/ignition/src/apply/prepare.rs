@@ -85,10 +85,7 @@ pub fn prepare_with(
     fetcher: &dyn Fetcher,
     mut journal: Journal,
 ) -> Result<Prepared, ApplyError> {
-    // The disk work is first boot's to run (`crate::storage::run`); a tree apply reports
-    // it among the skipped.
     let Plan {
-        disks: _,
         ops,
         skipped,
         notes: notes_of_plan,

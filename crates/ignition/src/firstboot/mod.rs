@@ -35,7 +35,6 @@ use crate::apply::progress::{self, Verdict};
 use crate::apply::{prepare_with, Applied, ApplyError, ApplyOptions, Journal, Outcome};
 use crate::cmdline::{firstboot_args, FirstbootArgs};
 use crate::fetch::{FetchError, FetchOptions, Fetcher};
-use crate::plan::{self, DiskOp};
 use crate::report::{Report, Severity};
 use crate::storage::{self, Disks, Mount, StorageError, Tools};
 use crate::validate::ValidConfig;
@@ -342,13 +341,12 @@ fn apply_config(
     summary: &mut Summary,
 ) -> Result<Journal, FirstbootError> {
     let verdict = journal.verdict(&progress::digest(cfg));
-    let disk_ops = plan::disk_ops(cfg);
-    let applied = if disk_ops.is_empty() || verdict == Verdict::Complete {
+    let applied = if !storage::has_work(cfg) || verdict == Verdict::Complete {
         prepare_with(cfg, &paths.root, fetcher, journal)?.run(options)?
     } else if let Verdict::Resume { storage: true, .. } = verdict {
         // An earlier boot made the disks and filesystems and may have written files onto
         // them: mount them first, so the rollback and the dry run see those files.
-        let mounts = storage::mounts(&disk_ops, disks)?;
+        let mounts = storage::mounts(cfg, disks)?;
         summary
             .storage
             .push("disks and filesystems were made by an earlier boot; mounted them".into());
@@ -361,7 +359,7 @@ fn apply_config(
         // Everything fetched and checked before the first write.
         let mut prepared = prepare_with(cfg, &paths.root, fetcher, journal)?;
         prepared.journal().begin().map_err(ApplyError::from)?;
-        let done = storage::run(&disk_ops, disks, tools)?;
+        let done = storage::apply(cfg, disks, tools)?;
         summary.storage = done.done;
         prepared
             .journal()
@@ -376,13 +374,16 @@ fn apply_config(
         mut outcome,
         journal,
     } = applied;
-    // The plan's disk work ran here (or in an earlier boot) for real: what a tree apply
-    // says about it, skipped and where its files would go, would mislead.
-    outcome
-        .skipped
-        .retain(|s| !disk_ops.iter().any(|op| op.at().to_string() == s.at));
-    let notes: Vec<String> = disk_ops.iter().filter_map(DiskOp::note).collect();
-    outcome.warnings.retain(|w| !notes.contains(w));
+    if storage::has_work(cfg) {
+        // The plan skips disks and filesystems (it is shared with `apply --root`); here
+        // they were done for real, so those notes would mislead.
+        outcome.skipped.retain(|s| {
+            !(s.at.starts_with("$.storage.disks") || s.at.starts_with("$.storage.filesystems"))
+        });
+        outcome
+            .warnings
+            .retain(|w| !w.starts_with("entries below "));
+    }
     summary.outcome = outcome;
     Ok(journal)
 }

@@ -15,9 +15,9 @@
 //! directories when unset, in both lines (as Flatcar does for 2.x; Container Linux used 0000);
 //! setuid/setgid/sticky bits are dropped.
 //!
-//! Disk work (disks, RAID, filesystems, LUKS) is planned as [`DiskOp`] steps, which first boot
-//! runs through [`crate::storage`] before the operations. For `apply --root`, which works on
-//! a directory tree, they and kernel arguments are [`Skipped`] entries.
+//! Storage that needs real disks (disks, RAID, filesystems, LUKS) and kernel arguments
+//! become [`Skipped`] entries: `apply --root` works on a directory tree. A real-disk apply can
+//! be added as another consumer of the same plan.
 
 use std::collections::HashMap;
 
@@ -25,10 +25,6 @@ use crate::model::*;
 use crate::passwd::{GroupSpec, UserSpec};
 use crate::units;
 use crate::validate::ValidConfig;
-
-mod disks;
-
-pub use disks::{disk_ops, DiskOp};
 
 /// Who owns a node, as the config says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,11 +195,9 @@ pub struct Skipped {
 /// The operations for a config, in order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Disk work, in order, before the operations (first boot only).
-    pub disks: Vec<DiskOp>,
     /// Operations, in order.
     pub ops: Vec<Op>,
-    /// Entries that need a real boot (the disk work among them).
+    /// Entries that need a real boot.
     pub skipped: Vec<Skipped>,
     /// Notes for the person applying.
     pub notes: Vec<String>,
@@ -248,9 +242,38 @@ pub fn plan(cfg: &ValidConfig) -> Plan {
         })
     };
 
-    // Disk work: first boot does it; a tree apply skips it.
-    p.disks = disk_ops(cfg);
-    disks::skip_disks(&mut p);
+    // Storage that needs disks.
+    for d in &cfg.storage.disks {
+        let what = format!("disk {}", d.device.as_deref().unwrap_or("?"));
+        skip(&mut p, d.at.to_string(), what, NEEDS_DISK);
+    }
+    for r in &cfg.storage.raid {
+        let what = format!("RAID array {}", r.name.as_deref().unwrap_or("?"));
+        skip(&mut p, r.at.to_string(), what, NEEDS_DISK);
+    }
+    for f in &cfg.storage.filesystems {
+        if v2 && !f.has_mount {
+            continue; // an already-mounted path: nothing to create
+        }
+        let what = format!(
+            "{} filesystem on {}",
+            f.format.as_deref().unwrap_or("?"),
+            f.device.as_deref().unwrap_or("?")
+        );
+        skip(&mut p, f.at.to_string(), what, NEEDS_DISK);
+        if let (false, Some(mp)) = (v2, &f.path) {
+            if f.format.as_deref() != Some("swap") && f.format.as_deref() != Some("none") {
+                p.notes.push(format!(
+                    "entries below {mp} are written into the directory tree; at boot they would land on the filesystem on {}",
+                    f.device.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    for l in &cfg.storage.luks {
+        let what = format!("LUKS volume {}", l.name.as_deref().unwrap_or("?"));
+        skip(&mut p, l.at.to_string(), what, NEEDS_DISK);
+    }
     let ka = &cfg.kernel_arguments;
     if !ka.should_exist.is_empty() || !ka.should_not_exist.is_empty() {
         skip(

@@ -16,18 +16,16 @@
 //!    [`mounts()`]: the filesystems to mount for the files stage when an earlier boot
 //!    finished the storage.
 //!
-//! [`run`] runs the plan's disk work ([`DiskOp`] steps, see [`crate::plan`](mod@crate::plan)) with them, in two
-//! rounds that each check everything before writing anything: partitions (all disks
-//! checked, then written), then filesystems (all devices probed and decided, then
-//! wiped/formatted). [`apply`] plans and runs a config's.
+//! [`apply`] orchestrates them, in two rounds that each check everything before writing
+//! anything: partitions (all disks checked, then written), then filesystems (all devices
+//! probed and decided, then wiped/formatted).
 //!
 //! Supported: `storage.disks` (GPT; add partitions, keep matching ones, replace mismatching
 //! ones with `wipePartitionEntry`, delete with `shouldExist: false`, `wipeTable`) and
 //! `storage.filesystems` with `ext4` and `swap` (and `none`), `wipeFilesystem`, `label`,
 //! `uuid`, `options`. RAID, LUKS and other formats are refused before anything is written.
 
-use crate::model::{Disk, Filesystem};
-use crate::plan::{disk_ops, DiskOp};
+use crate::model::Filesystem;
 use crate::report::JsonPath;
 use crate::validate::ValidConfig;
 
@@ -39,6 +37,7 @@ mod table;
 
 pub use disks::{Disks, Recorder, SystemDisks, Tools};
 pub use mkfs::mkfs_command;
+use mounts::mount_of;
 pub use mounts::{escape_path, host_path, mount_units, mounts, Mount};
 pub use probe::{fs_decision, parse_probe, FsAction, Probe};
 pub use table::{parse_table, partition_node, partition_script, Part, Table};
@@ -83,21 +82,24 @@ pub enum StorageError {
     },
 }
 
-/// Whether the config has disk work for a real boot.
+/// The filesystems a real boot creates: every 3.x filesystem, and 2.x ones with a `mount`.
+fn filesystems(cfg: &ValidConfig) -> impl Iterator<Item = &Filesystem> {
+    let v2 = cfg.version.is_v2();
+    cfg.storage
+        .filesystems
+        .iter()
+        .filter(move |f| !v2 || f.has_mount)
+}
+
+/// Whether the config has storage work for a real boot.
 pub fn has_work(cfg: &ValidConfig) -> bool {
-    !disk_ops(cfg).is_empty()
+    !cfg.storage.disks.is_empty()
+        || !cfg.storage.raid.is_empty()
+        || !cfg.storage.luks.is_empty()
+        || filesystems(cfg).next().is_some()
 }
 
-/// Plans the disk work of `cfg` and runs it; see [`run`].
-pub fn apply(
-    cfg: &ValidConfig,
-    disks: &dyn Disks,
-    tools: &Tools,
-) -> Result<StorageOutcome, StorageError> {
-    run(&disk_ops(cfg), disks, tools)
-}
-
-/// What [`run`] did.
+/// What [`apply`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageOutcome {
     /// Human lines, in order.
@@ -113,45 +115,35 @@ fn cmd_err(at: &JsonPath, program: &str, args: &[String], err: String) -> Storag
     }
 }
 
-/// Runs the plan's disk work for real: partitions, then filesystems. See the module doc.
-pub fn run(
-    ops: &[DiskOp],
+/// Applies the storage section for real: partitions, then filesystems. See the module doc.
+pub fn apply(
+    cfg: &ValidConfig,
     disks: &dyn Disks,
     tools: &Tools,
 ) -> Result<StorageOutcome, StorageError> {
     let mut out = StorageOutcome::default();
-    if let Some(DiskOp::Unsupported { at, reason, .. }) = ops
-        .iter()
-        .find(|op| matches!(op, DiskOp::Unsupported { .. }))
-    {
+    if let Some(r) = cfg.storage.raid.first() {
         return Err(StorageError::Unsupported {
-            at: at.to_string(),
-            reason: reason.clone(),
+            at: r.at.to_string(),
+            reason: "RAID arrays are not supported by Keel's first boot".into(),
         });
     }
-    let parts: Vec<&Disk> = ops
-        .iter()
-        .filter_map(|op| match op {
-            DiskOp::Partition(d) => Some(d),
-            _ => None,
-        })
-        .collect();
-    let fss: Vec<(&Filesystem, &Option<String>)> = ops
-        .iter()
-        .filter_map(|op| match op {
-            DiskOp::Filesystem { fs, mount } => Some((fs, mount)),
-            _ => None,
-        })
-        .collect();
+    if let Some(l) = cfg.storage.luks.first() {
+        return Err(StorageError::Unsupported {
+            at: l.at.to_string(),
+            reason: "LUKS volumes are not supported by Keel's first boot".into(),
+        });
+    }
+    let fss: Vec<&Filesystem> = filesystems(cfg).collect();
     // Every tool needed, before anything is written.
     let mut need: Vec<(JsonPath, String)> = Vec::new();
-    if !parts.is_empty() {
+    if !cfg.storage.disks.is_empty() {
         need.push((
             JsonPath::root().key("storage").key("disks"),
             tools.sfdisk.clone(),
         ));
     }
-    for (fs, _) in &fss {
+    for fs in &fss {
         if fs.format.as_deref() == Some("none") {
             continue;
         }
@@ -173,7 +165,7 @@ pub fn run(
 
     // Round 1: partitions. Check every disk, then write.
     let mut scripts = Vec::new();
-    for d in parts {
+    for d in &cfg.storage.disks {
         let device = d.device.as_deref().unwrap_or_default();
         let node = disks
             .resolve(device)
@@ -207,7 +199,7 @@ pub fn run(
 
     // Round 2: filesystems. Probe and decide for all, then write.
     let mut work = Vec::new();
-    for (fs, mount) in fss {
+    for fs in &fss {
         let device = fs.device.as_deref().unwrap_or_default();
         let node = disks
             .resolve(device)
@@ -226,9 +218,9 @@ pub fn run(
                 .unwrap_or_default();
             fs_decision(fs, &found)?
         };
-        work.push((fs, mount, node, action));
+        work.push((*fs, node, action));
     }
-    for (fs, mount, node, action) in work {
+    for (fs, node, action) in work {
         let format = fs.format.clone().unwrap_or_default();
         match action {
             FsAction::Nothing => {}
@@ -255,11 +247,7 @@ pub fn run(
                 ));
             }
         }
-        out.mounts.extend(mount.as_ref().map(|path| Mount {
-            node,
-            path: path.clone(),
-            format,
-        }));
+        out.mounts.extend(mount_of(cfg, fs, node));
     }
     Ok(out)
 }

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Disks, StorageError};
-use crate::model::{Config, Unit};
-use crate::plan::DiskOp;
+use super::{filesystems, Disks, StorageError};
+use crate::model::{Config, Filesystem, Unit};
+use crate::validate::ValidConfig;
 
 /// A filesystem mounted for the files stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,19 +18,29 @@ pub struct Mount {
     pub format: String,
 }
 
+/// The mount for `fs` on `node`, if the files stage mounts it: spec 3.x, with a mount point,
+/// not swap or `none`.
+pub(super) fn mount_of(cfg: &Config, fs: &Filesystem, node: String) -> Option<Mount> {
+    let format = fs.format.clone().unwrap_or_default();
+    match (cfg.version.is_v2(), &fs.path) {
+        (false, Some(path)) if format != "swap" && format != "none" => Some(Mount {
+            node,
+            path: path.clone(),
+            format,
+        }),
+        _ => None,
+    }
+}
+
 /// The filesystems to mount for the files stage, without touching a disk: what
-/// [`super::run`] returns as mounts, for a first boot resumed after an earlier boot made
+/// [`super::apply`] returns as mounts, for a first boot resumed after an earlier boot made
 /// the disks and filesystems (making them again would lose the files already written).
-pub fn mounts(ops: &[DiskOp], disks: &dyn Disks) -> Result<Vec<Mount>, StorageError> {
+pub fn mounts(cfg: &ValidConfig, disks: &dyn Disks) -> Result<Vec<Mount>, StorageError> {
     let mut out = Vec::new();
-    for op in ops {
-        let DiskOp::Filesystem {
-            fs,
-            mount: Some(path),
-        } = op
-        else {
+    for fs in filesystems(cfg) {
+        if mount_of(cfg, fs, String::new()).is_none() {
             continue;
-        };
+        }
         let device = fs.device.as_deref().unwrap_or_default();
         let node = disks
             .resolve(device)
@@ -38,11 +48,7 @@ pub fn mounts(ops: &[DiskOp], disks: &dyn Disks) -> Result<Vec<Mount>, StorageEr
                 at: fs.at.key("device").to_string(),
                 reason,
             })?;
-        out.push(Mount {
-            node,
-            path: path.clone(),
-            format: fs.format.clone().unwrap_or_default(),
-        });
+        out.extend(mount_of(cfg, fs, node));
     }
     Ok(out)
 }
